@@ -1,0 +1,89 @@
+"""Static checks of the book: toc, config, glue keys, citations, chapter shape."""
+
+from __future__ import annotations
+
+import re
+
+import jupytext
+import yaml
+
+from crystal_course import notebooks
+
+
+def _toc_files(root):
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def test_toc_entries_exist_and_every_chapter_is_listed(root):
+    files = _toc_files(root)
+    for name in files:
+        assert (root / f"{name}.md").exists(), f"_toc.yml names a missing file {name}"
+    listed = {root / f"{f}.md" for f in files}
+    for source in notebooks.chapter_sources(root / "book"):
+        assert source in listed, f"{source.name} is not in _toc.yml"
+
+
+def test_config_has_the_settings_the_course_relies_on(root):
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    assert config["only_build_toc_files"] is True
+    assert "book/*.ipynb" in config["exclude_patterns"]
+    assert config["execute"]["stderr_output"] == "remove"
+    assert 0 < config["execute"]["timeout"] <= 1800
+    assert config["execute"]["allow_errors"] is False
+    assert config["launch_buttons"]["colab_url"].startswith("https://colab")
+    assert config["repository"]["url"].startswith("https://")
+    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    assert config["bibtex_bibfiles"] == ["references.bib"]
+
+
+def _glued_keys(text):
+    return set(re.findall(r"""glue\(\s*["']([^"']+)["']""", text))
+
+
+def _glue_references(text):
+    return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
+
+
+def test_every_glue_reference_is_glued_in_its_chapter(root):
+    """The no-execution build silences glue warnings, so the keys are checked here."""
+    for source in notebooks.chapter_sources(root / "book"):
+        text = source.read_text()
+        missing = _glue_references(text) - _glued_keys(text)
+        assert not missing, f"{source.name}: glue references without glue(): {missing}"
+
+
+def test_every_citation_is_in_references_bib(root):
+    keys = set(re.findall(r"@\w+\{([^,]+),", (root / "references.bib").read_text()))
+    for page in (root / "book").glob("*.md"):
+        cited = set()
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", page.read_text()):
+            cited |= {k.strip() for k in group.split(",")}
+        assert cited <= keys, f"{page.name}: unknown citation keys {cited - keys}"
+    for required in ("ziletti2018", "tiong2020", "kumar2016", "togo2024", "larsen2017"):
+        assert required in keys
+
+
+def test_chapters_follow_the_course_shape(root):
+    for source in notebooks.chapter_sources(root / "book"):
+        text = source.read_text()
+        nb = jupytext.read(source)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert "Learning objectives" in text, source.name
+        assert "config.banner()" in code[1], f"{source.name}: banner must be printed first"
+        hidden = [
+            c
+            for c in nb.cells
+            if "remove-cell" in c.metadata.get("tags", []) and "assert " in c.source
+        ]
+        assert hidden, f"{source.name}: no hidden assertion cell"
+        exercises = re.findall(r"```\{exercise-start\}\n:label: ([\w-]+)", text)
+        solutions = re.findall(r"```\{solution-start\} ([\w-]+)", text)
+        assert exercises and sorted(exercises) == sorted(solutions), source.name
+        # Each solution ends by calling its checker.
+        for label in solutions:
+            block = text.split(f"```{{solution-start}} {label}", 1)[1].split("```{solution-end}")[0]
+            assert "checks.check_" in block, f"{source.name}: solution {label} has no checker"

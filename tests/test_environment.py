@@ -1,0 +1,107 @@
+"""pyproject.toml (ranges), environment.yml (conda mirror) and constraints.txt (pins) agree."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+EXTRAS_INSTALLED = ("cpu", "book")  # what the Makefile installs and environment.yml mirrors
+
+
+def _pyproject(root):
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+
+def _declared(root) -> dict[str, Requirement]:
+    project = _pyproject(root)
+    reqs = list(project["dependencies"])
+    for extra in EXTRAS_INSTALLED:
+        reqs += project["optional-dependencies"][extra]
+    return {canonicalize_name(r.name): r for r in map(Requirement, reqs)}
+
+
+def _conda(root) -> dict[str, Requirement]:
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    out = {}
+    for dep in env["dependencies"]:
+        items = dep["pip"] if isinstance(dep, dict) else [dep]
+        for item in items:
+            if item.startswith("-e ") or item in ("pip",) or item.startswith("python="):
+                continue
+            req = Requirement(item)
+            out[canonicalize_name(req.name)] = req
+    return out
+
+
+def test_environment_yml_names_the_same_packages_and_ranges(root):
+    declared, conda = _declared(root), _conda(root)
+    assert sorted(conda) == sorted(declared), "package sets differ"
+    for name, req in declared.items():
+        assert conda[name].specifier == req.specifier, f"{name}: ranges differ"
+
+
+def test_environment_yml_installs_the_package_itself(root):
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    pip_items = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_items
+    assert "conda-forge" in env["channels"]
+
+
+def test_pyproject_uses_ranges_not_pins(root):
+    project = _pyproject(root)
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    for req in map(Requirement, reqs):
+        assert not any(s.operator in ("==", "===") for s in req.specifier), f"{req} is pinned"
+        if canonicalize_name(req.name) == "numpy":
+            assert not any(s.operator in ("<", "<=") for s in req.specifier)
+
+
+def test_tensorflow_is_only_an_extra(root):
+    project = _pyproject(root)
+    core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    assert not {"tensorflow", "tensorflow-cpu"} & core
+    extras = project["optional-dependencies"]
+    assert [Requirement(r).name for r in extras["tf"]] == ["tensorflow"]
+    assert [Requirement(r).name for r in extras["cpu"]] == ["tensorflow-cpu"]
+    keras = next(Requirement(r) for r in project["dependencies"] if r.startswith("keras"))
+    assert "3.0" in keras.specifier and "2.15" not in keras.specifier
+
+
+def test_jupyter_book_is_1x(root):
+    jb = _declared(root)["jupyter-book"]
+    assert "1.0.4" in jb.specifier and "2.0" not in jb.specifier
+
+
+def _pins(root) -> dict[str, str]:
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line)
+            assert match, f"constraints.txt: {line!r} is not an exact pin"
+            pins[canonicalize_name(match[1])] = match[2]
+    return pins
+
+
+def test_constraints_pin_every_declared_package_inside_its_range(root):
+    pins = _pins(root)
+    for name, req in _declared(root).items():
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{name}=={pins[name]} violates {req}"
+        )
+    assert "setuptools" in pins  # the build backend is pinned too
+
+
+@pytest.mark.parametrize("name", ["tensorflow-cpu", "keras", "jupyter-book", "numpy"])
+def test_installed_versions_are_the_pinned_ones(root, name):
+    from importlib.metadata import version
+
+    assert version(name) == _pins(root)[name]

@@ -1,0 +1,115 @@
+"""Colab twins: output-free copies of the MyST sources, Colab cell from _config.yml."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jupytext
+import pytest
+
+from crystal_course import notebooks
+
+
+def test_every_chapter_twin_is_in_sync(root):
+    """Fails when a chapter was edited without `make notebooks`."""
+    assert notebooks.chapter_sources(root / "book"), "no chapters found"
+    assert notebooks.check(root / "_config.yml", root / "book") == []
+
+
+@pytest.fixture
+def book_copy(tmp_path, root):
+    shutil.copy(root / "_config.yml", tmp_path / "_config.yml")
+    book = tmp_path / "book"
+    book.mkdir()
+    for path in root.glob("book/*"):
+        shutil.copy(path, book / path.name)
+    return tmp_path
+
+
+def test_editing_a_source_is_detected_and_sync_repairs_it(book_copy):
+    source = notebooks.chapter_sources(book_copy / "book")[0]
+    source.write_text(source.read_text() + "\n```{code-cell} ipython3\nx = 1\n```\n")
+    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    assert any("out of sync" in p for p in problems)
+    changed = notebooks.sync(book_copy / "_config.yml", book_copy / "book")
+    assert source.with_suffix(".ipynb") in changed
+    assert notebooks.check(book_copy / "_config.yml", book_copy / "book") == []
+    assert "x = 1" in source.with_suffix(".ipynb").read_text()
+
+
+def test_outputs_in_a_twin_are_detected(book_copy):
+    twin = notebooks.chapter_sources(book_copy / "book")[0].with_suffix(".ipynb")
+    nb = json.loads(twin.read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hi\n"]}]
+    code["execution_count"] = 1
+    twin.write_text(json.dumps(nb))
+    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    assert any("carries outputs" in p for p in problems)
+
+
+def test_orphan_and_missing_twins_are_detected(book_copy):
+    (book_copy / "book" / "stray.ipynb").write_text("{}")
+    twin = notebooks.chapter_sources(book_copy / "book")[0].with_suffix(".ipynb")
+    twin.unlink()
+    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    assert any("stray.ipynb: has no .md source" in p for p in problems)
+    assert any("missing twin" in p for p in problems)
+
+
+def test_colab_cell_follows_the_repository_url(book_copy):
+    config = book_copy / "_config.yml"
+    new_url = "https://github.com/someone-else/fork-of-course"
+    config.write_text(config.read_text().replace(notebooks.repository_url(config), new_url))
+    problems = notebooks.check(config, book_copy / "book")
+    assert any("Colab cell" in p for p in problems)
+    notebooks.sync(config, book_copy / "book")
+    for source in notebooks.chapter_sources(book_copy / "book"):
+        twin = jupytext.read(source.with_suffix(".ipynb"))
+        cell = next(c for c in twin.cells if notebooks.COLAB_TAG in c.metadata.get("tags", []))
+        assert f"crystal_course @ git+{new_url}" in cell.source
+
+
+def test_every_chapter_has_one_colab_cell_first_and_skipped(root):
+    for source in notebooks.chapter_sources(root / "book"):
+        code_cells = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
+        tags = code_cells[0].metadata.get("tags", [])
+        assert notebooks.COLAB_TAG in tags, f"{source.name}: first code cell is not the Colab cell"
+        assert {"nbval-skip", "skip-execution", "remove-cell"} <= set(tags)
+        assert sum(notebooks.COLAB_TAG in c.metadata.get("tags", []) for c in code_cells) == 1
+
+
+def test_colab_cell_does_nothing_off_colab(root, monkeypatch):
+    """Run the generated cell here: it must not try to install anything."""
+    import subprocess
+
+    source = notebooks.colab_cell_source(notebooks.repository_url(root / "_config.yml"))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    exec(compile(source, "<colab-cell>", "exec"), {})
+    assert calls == []
+    assert "tensorflow" not in source  # never a second TensorFlow on Colab
+
+
+def test_a_chapter_without_colab_cell_is_refused(book_copy):
+    source = notebooks.chapter_sources(book_copy / "book")[0]
+    nb = jupytext.read(source)
+    nb.cells = [c for c in nb.cells if notebooks.COLAB_TAG not in c.metadata.get("tags", [])]
+    source.write_text(jupytext.writes(nb, fmt="md:myst"))
+    with pytest.raises(ValueError, match="exactly one code cell tagged 'colab-install'"):
+        notebooks.sync(book_copy / "_config.yml", book_copy / "book")
+
+
+def test_noexec_config_turns_execution_off_and_keeps_the_rest(root, tmp_path):
+    import yaml
+
+    out = tmp_path / "noexec.yml"
+    notebooks.write_noexec_config(root / "_config.yml", out)
+    original = yaml.safe_load((root / "_config.yml").read_text())
+    copy = yaml.safe_load(out.read_text())
+    assert original["execute"]["execute_notebooks"] == "force"
+    assert copy["execute"]["execute_notebooks"] == "off"
+    assert "mystnb.glue" in copy["sphinx"]["config"]["suppress_warnings"]
+    assert copy["repository"] == original["repository"]
+    assert copy["sphinx"]["extra_extensions"] == original["sphinx"]["extra_extensions"]
