@@ -47,7 +47,7 @@ check-book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --config _build/_config_noexec.yml \
 		--path-output _build/check -W -n --keep-going
 
-test: lint unit check-book
+test: lint check-book unit
 
 notebooks: $(STAMP)
 	$(PY) -m crystal_course.notebooks sync _config.yml book
