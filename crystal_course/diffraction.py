@@ -610,6 +610,45 @@ def _intensities(
     return (amplitude.real**2 + amplitude.imag**2).astype(np.float32)
 
 
+def intensity(atoms: Atoms, q: np.ndarray, method: str = "auto") -> np.ndarray:
+    """Kinematic intensity ``|sum_j f_j(|q|) exp(-i q . x_j)|**2`` at arbitrary ``q``.
+
+    The scattering sum of Eq. (1) of Chapter 1 without a detector: useful for
+    line scans through reciprocal space. Positions are scaled to unit average
+    nearest-neighbour distance, as everywhere in the fingerprint.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The cluster; at least two atoms, elements 1 to 98.
+    q : array_like, shape (..., 3)
+        Scattering vectors in 1/Å (physicist's convention, ``|q| = 4 pi sin(theta) / lambda``).
+    method : {"auto", "factorised", "direct"}
+        See :func:`diffraction_pattern`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 of shape ``q.shape[:-1]``, in electrons².
+
+    Raises
+    ------
+    ValueError
+        If ``q`` is not a finite array of 3-vectors, or as :func:`diffraction_pattern`.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    q = np.asarray(q, dtype=float)
+    if q.ndim == 0 or q.shape[-1] != 3 or not np.isfinite(q).all():
+        raise ValueError(
+            f"q must be a finite array of 3-vectors (..., 3) in 1/Å, got shape {q.shape}"
+        )
+    flat = q.reshape(-1, 3)
+    return _intensities(atoms, flat, method=method).reshape(q.shape[:-1])
+
+
 def diffraction_pattern(
     atoms: Atoms,
     detector: Detector = Detector(),
