@@ -390,9 +390,9 @@ def _as_rotation(rotation) -> np.ndarray:
 _GEMM_PER_SINCOS = 20.0
 """A complex multiply-add in a GEMM costs about 1/20 of a sin/cos pair here."""
 
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 16
 _TWO_PI = 2 * np.pi
-"""Largest intermediate array (elements) the sums build at once."""
+"""Largest intermediate array (elements) built at once: ~0.5 MB stays in a core's L2 cache."""
 
 
 def _scaled_cluster(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -406,95 +406,100 @@ def _scaled_cluster(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return positions, cell, species, index
 
 
-def _distinct(values: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """Group equal (within ``tol``) values: representatives and each value's group."""
+_MAX_REPEATS = 24
+"""Largest number of repeats per cell axis the factorised sum looks for."""
+
+_RESIDUE_TOL = 1e-6
+"""Fractional coordinates closer than this (x n) count as the same basis position."""
+
+
+def _distinct_counts(values: np.ndarray) -> np.ndarray:
+    """Number of distinct entries (within ``_RESIDUE_TOL``) in each row of ``values``."""
+    ordered = np.sort(values, axis=-1)
+    return 1 + (np.diff(ordered, axis=-1) > _RESIDUE_TOL).sum(axis=-1)
+
+
+def _group(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal (within ``_RESIDUE_TOL``) values: group means and each value's group."""
     order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    new_group = np.concatenate([[True], np.diff(ordered) > tol * max(1.0, np.abs(values).max())])
-    group_sorted = np.cumsum(new_group) - 1
-    groups = np.empty_like(group_sorted)
-    groups[order] = group_sorted
-    representatives = ordered[new_group]
-    return representatives, groups
+    new = np.concatenate([[True], np.diff(values[order]) > _RESIDUE_TOL])
+    groups = np.empty(len(values), dtype=np.intp)
+    groups[order] = np.cumsum(new) - 1
+    means = np.bincount(groups, weights=values) / np.bincount(groups)
+    return means, groups
 
 
-def _axis_grid(frac: np.ndarray) -> tuple[float, float, int, np.ndarray] | None:
-    """Place one axis' fractional coordinates on a regular grid ``v0 + i * step``.
+def _axis_options(frac: np.ndarray, keep: int = 3):
+    """Candidate repeat counts ``n`` along one axis, each splitting the coordinates.
 
-    Returns ``(v0, step, size, slot_of_each_atom)``, or ``None`` when the values
-    are not (close to) integer multiples of one spacing, or the grid would be
-    much larger than the number of distinct values (e.g. displaced atoms).
+    Writes ``frac * n = origin + residue + cell`` (origin: the lowest atom, so
+    every basis class starts in cell 0) for ``n = 1 .. _MAX_REPEATS`` and keeps
+    the few with the least work (distinct residues x cells) plus ``n = 1``.
+
+    Returns
+    -------
+    list of tuple
+        ``(n, residue_values, residue_group_per_atom, cell_per_atom, origin)``.
     """
-    values, groups = _distinct(frac)
-    if len(values) == 1:
-        return float(values[0]), 0.0, 1, np.zeros(len(frac), dtype=np.intp)
-    step = float(np.diff(values).min())
-    slots = (values - values[0]) / step
-    if not np.allclose(slots, np.rint(slots), rtol=0, atol=1e-6):
-        return None
-    size = int(np.rint(slots[-1])) + 1
-    if size > 4 * len(values):
-        return None
-    return float(values[0]), step, size, np.rint(slots).astype(np.intp)[groups]
-
-
-_PERIOD_CANDIDATES = (1, 2, 3, 4, 6)
-"""Candidate repeat periods (in fine-grid slots) of a cell along one axis."""
-
-
-def _best_periods(slots: np.ndarray, sizes: tuple[int, ...], species: np.ndarray):
-    """Repeat period per axis that minimises the factorised sum's cost.
-
-    Atoms are split into classes (slot residues modulo the periods, and
-    species) times a grid of cells; the cost per pixel is one phasor per class
-    plus the GEMM over ``classes x cells``. All candidate period triples are
-    scored at once.
-    """
-    options = [[p for p in _PERIOD_CANDIDATES if p <= m] for m in sizes]
-    periods = np.array(np.meshgrid(*options, indexing="ij")).reshape(3, -1).T  # (K, 3)
-    residue = slots[None, :, :] % periods[:, None, :]  # (K, N, 3)
-    key = (residue[..., 0] * 8 + residue[..., 1]) * 8 + residue[..., 2]
-    key = np.sort(key * (int(species.max()) + 1) + species[None, :], axis=1)
-    classes = 1 + (np.diff(key, axis=1) != 0).sum(axis=1)
-    cells = np.prod((np.array(sizes)[None, :] - 1) // periods + 1, axis=1)
-    cost = classes + classes * cells / _GEMM_PER_SINCOS
-    return periods[int(np.argmin(cost))]
+    n = np.arange(1, _MAX_REPEATS + 1)
+    low = frac.min()
+    shifted = (frac[None, :] - low) * n[:, None]
+    cell = np.floor(shifted + _RESIDUE_TOL)
+    residue = shifted - cell
+    work = _distinct_counts(residue) * (cell.max(axis=1) + 1)
+    chosen = sorted({0, *np.argsort(work + 1e-3 * n, kind="stable")[:keep].tolist()})
+    options = []
+    for i in chosen:
+        values, groups = _group(residue[i])
+        options.append((int(n[i]), values, groups, cell[i].astype(np.intp), float(low * n[i])))
+    return options
 
 
 def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species: np.ndarray):
-    """Factorise a crystal's positions as class offset + cell index x cell step.
+    """Factorise a crystal as class offsets plus a dense grid of cell translations.
 
-    Along each cell axis ``A_k`` (Cartesian axes for a cell-less cluster) the
-    fractional coordinates of a crystal -- with or without vacancies -- sit on
-    a regular fine grid. Cutting that grid into repeat periods gives
-    ``x_j = sum_k (o_ck + n_jk s_k) A_k``: a few classes ``c`` (offset ``o_c``
-    and species) and a dense grid of cell indices ``n``.
+    With fractional coordinates ``F`` along the cell vectors ``A_k``, a crystal
+    that repeats ``n_k`` times along each axis -- with or without vacancies --
+    has ``F_jk = (r_ck + m_jk) / n_k``: a few classes ``c`` (residue offsets and
+    species, i.e. the basis) and integer cell indices ``m``. Then
+    ``q . x_j = sum_k (r_ck + m_jk) (q . A_k) / n_k`` and the sum over atoms
+    becomes a sum over classes of a separable sum over cells.
 
     Returns
     -------
     tuple or None
         ``(axes, offsets (C, 3), class_species (C,), steps (3,), occupancy
-        (C, n1, n2, n3))``, or ``None`` when some axis has no regular grid
-        (e.g. displaced atoms).
+        (C, m1, m2, m3))`` with ``offsets`` and ``steps`` in fractional units;
+        ``None`` for a structure without a 3D cell.
     """
-    axes = cell if abs(np.linalg.det(cell)) > 1e-8 else np.eye(3)
-    frac = np.linalg.solve(axes.T, positions.T).T
-    per_axis = [_axis_grid(frac[:, k]) for k in range(3)]
-    if any(g is None for g in per_axis):
+    if abs(np.linalg.det(cell)) < 1e-8:
         return None
-    v0 = np.array([g[0] for g in per_axis])
-    fine_step = np.array([g[1] for g in per_axis])
-    sizes = tuple(g[2] for g in per_axis)
-    slots = np.stack([g[3] for g in per_axis], axis=1)  # (N, 3)
-    periods = _best_periods(slots, sizes, species)
-    labels = np.column_stack([slots % periods, species])
-    classes, class_of_atom = np.unique(labels, axis=0, return_inverse=True)
-    cell_index = slots // periods
-    n_cells = tuple(int(n) for n in (np.array(sizes) - 1) // periods + 1)
-    occupancy = np.zeros((len(classes),) + n_cells, dtype=np.float32)
-    np.add.at(occupancy, (class_of_atom.ravel(), *cell_index.T), 1.0)
-    offsets = v0 + classes[:, :3] * fine_step
-    return axes, offsets, classes[:, 3], periods * fine_step, occupancy
+    frac = np.linalg.solve(cell.T, positions.T).T
+    options = [_axis_options(frac[:, k]) for k in range(3)]
+    choice = np.array(np.meshgrid(*(np.arange(len(o)) for o in options), indexing="ij"))
+    choice = choice.reshape(3, -1)  # option index per axis, for every combination
+    # Score every combination at once: classes from sorted keys, cells from the extents.
+    n_atoms, n_species = len(frac), int(species.max()) + 1
+    keys = np.zeros((choice.shape[1], n_atoms), dtype=np.int64)
+    cells = np.ones(choice.shape[1])
+    for k in range(3):
+        groups = np.stack([o[2] for o in options[k]])  # (options, N)
+        keys = keys * n_atoms + groups[choice[k]]
+        cells *= np.array([o[3].max() + 1 for o in options[k]])[choice[k]]
+    keys = keys * n_species + species[None, :]
+    classes = 1 + (np.diff(np.sort(keys, axis=1), axis=1) != 0).sum(axis=1)
+    best = int(np.argmin(classes + classes * cells / _GEMM_PER_SINCOS))
+    parts = [options[k][choice[k, best]] for k in range(3)]
+    codes, class_of_atom = np.unique(keys[best], return_inverse=True)
+    first = np.zeros(len(codes), dtype=np.intp)
+    first[class_of_atom[::-1]] = np.arange(n_atoms)[::-1]  # one atom of each class
+    offsets = np.column_stack([parts[k][1][parts[k][2][first]] for k in range(3)])
+    sizes = tuple(int(p[3].max()) + 1 for p in parts)
+    occupancy = np.zeros((len(codes),) + sizes, dtype=np.float32)
+    np.add.at(occupancy, (class_of_atom, *(p[3] for p in parts)), 1.0)
+    n = np.array([p[0] for p in parts], dtype=float)
+    origin = np.array([p[4] for p in parts])  # fractional offset of class c: (origin + r_c) / n
+    return cell, (offsets + origin) / n, species[first], 1.0 / n, occupancy
 
 
 def _unit_phasors(phase: np.ndarray) -> np.ndarray:
@@ -595,8 +600,8 @@ def _intensities(
         grid = _lattice_grid(positions, cell, index)
         if grid is None and method == "factorised":
             raise ValueError(
-                "method='factorised' needs atoms on a regular grid of the cell axes "
-                "(a crystal, with or without vacancies); use 'auto' or 'direct'"
+                "method='factorised' needs a structure with a 3D cell (atoms.cell); "
+                "use 'auto' or 'direct'"
             )
     if grid is not None and method == "auto":
         occupancy = grid[-1]
@@ -672,10 +677,11 @@ def diffraction_pattern(
         or a matrix ``R`` (a position ``x`` goes to ``R @ x``).
     method : {"auto", "factorised", "direct"}
         How to evaluate the sum. ``"factorised"`` writes every position as
-        ``sum_k F_k A_k`` over the cell vectors and needs transcendental
-        functions only for the distinct ``F_k`` values (fast for crystals, with
-        or without vacancies); ``"direct"`` sums over atoms (for displaced
-        atoms); ``"auto"`` picks the cheaper. All agree to float32 precision.
+        basis offset + cell translation along the cell vectors and needs
+        transcendental functions only per basis class and axis (fast for
+        crystals, with or without vacancies; needs a 3D cell); ``"direct"``
+        sums over atoms (best for displaced atoms); ``"auto"`` picks the
+        cheaper. All agree to float32 precision.
 
     Returns
     -------

@@ -316,16 +316,36 @@ def test_float32_engine_matches_a_float64_reference(method):
     assert np.abs(result - reference).max() <= 1e-4 * reference.max()
 
 
-def test_auto_method_handles_displaced_atoms_and_factorised_refuses_them():
+def test_methods_agree_on_displaced_atoms_and_cell_less_clusters_need_direct():
     atoms = bulk("Fe", "bcc", cubic=True).repeat(4)
     atoms.rattle(0.02, seed=5)
-    auto = diffraction_pattern(atoms, method="auto")
     direct = diffraction_pattern(atoms, method="direct")
-    np.testing.assert_allclose(auto, direct, rtol=0, atol=1e-6 * direct.max())
-    with pytest.raises(ValueError, match="regular grid"):
-        diffraction_pattern(atoms, method="factorised")
+    for method in ("auto", "factorised"):
+        pattern = diffraction_pattern(atoms, method=method)
+        np.testing.assert_allclose(pattern, direct, rtol=0, atol=1e-5 * direct.max())
+    cluster = Atoms(atoms.numbers, positions=atoms.positions)  # no cell
+    np.testing.assert_allclose(
+        diffraction_pattern(cluster), direct, rtol=0, atol=1e-5 * direct.max()
+    )
+    with pytest.raises(ValueError, match="3D cell"):
+        diffraction_pattern(cluster, method="factorised")
     with pytest.raises(ValueError, match="method must be"):
         diffraction_pattern(atoms, method="fast")
+
+
+def test_factorisation_finds_the_basis_of_common_crystals():
+    """Classes = basis atoms, cells = repeats, for cubic and non-cubic cells alike."""
+    cases = [
+        (bulk("Cu", "fcc", cubic=True).repeat(4), 4, (4, 4, 4)),
+        (bulk("Bi", "rhombohedral", a=4.75, alpha=57.2).repeat(5), 2, (5, 5, 5)),
+        (bulk("Mg", "hcp").repeat((5, 5, 5)), 2, (5, 5, 5)),
+        (bulk("Si", "diamond", cubic=True).repeat(3), 8, (3, 3, 3)),
+    ]
+    for atoms, n_classes, cells in cases:
+        positions, cell, _, index = diffraction._scaled_cluster(atoms)
+        occupancy = diffraction._lattice_grid(positions, cell, index)[-1]
+        assert occupancy.shape[0] <= n_classes and occupancy.shape[1:] >= cells, atoms
+        assert occupancy.sum() == len(atoms)
 
 
 # ---------------------------------------------------------------------------
