@@ -391,8 +391,9 @@ _GEMM_PER_SINCOS = 20.0
 """A complex multiply-add in a GEMM costs about 1/20 of a sin/cos pair here."""
 
 _CHUNK_ELEMENTS = 1 << 16
-_TWO_PI = 2 * np.pi
 """Largest intermediate array (elements) built at once: ~0.5 MB stays in a core's L2 cache."""
+
+_TWO_PI = 2 * np.pi
 
 
 def _scaled_cluster(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
