@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+import numpy as np
+
 from crystal_course.diffraction import ANGSTROM, Detector, bragg_pixel_radius
 
 
@@ -94,4 +96,92 @@ def check_spot_radius(answer: float, d_spacing: float, detector: Detector = Dete
         rtol=5e-3,
         hint="sin(theta) = lambda / (2 d); the spot is at distance * tan(2 theta) "
         "on the detector; divide by the pixel size.",
+    )
+
+
+REFLECTIONS: tuple[tuple[int, int, int], ...] = (
+    (1, 0, 0),
+    (1, 1, 0),
+    (1, 1, 1),
+    (2, 0, 0),
+    (2, 1, 0),
+    (2, 1, 1),
+    (2, 2, 0),
+    (2, 2, 2),
+)
+"""The reflections Exercise 1.3 asks about."""
+
+_CUBIC_EXAMPLES = {"sc": "Po", "bcc": "Fe", "fcc": "Al", "diamond": "Si"}
+
+
+def absent_reflections(lattice: str) -> set[tuple[int, int, int]]:
+    """Reflections of :data:`REFLECTIONS` whose structure factor vanishes.
+
+    ``F(hkl) = sum_b exp(2 pi i (h x_b + k y_b + l z_b))`` over the basis of
+    the standard conventional cubic cell (spglib), absent when ``|F| < 1e-6``.
+
+    Parameters
+    ----------
+    lattice : {"sc", "bcc", "fcc", "diamond"}
+        The cubic lattice.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    from ase.build import bulk
+
+    from crystal_course.structures import standard_conventional_cell
+
+    if lattice not in _CUBIC_EXAMPLES:
+        raise ValueError(f"lattice must be one of {sorted(_CUBIC_EXAMPLES)}, got {lattice!r}")
+    basis = standard_conventional_cell(bulk(_CUBIC_EXAMPLES[lattice])).get_scaled_positions()
+    hkl = np.array(REFLECTIONS)
+    factor = np.exp(2j * np.pi * hkl @ basis.T).sum(axis=1)
+    return {tuple(int(i) for i in h) for h, f in zip(hkl, factor, strict=True) if abs(f) < 1e-6}
+
+
+def check_absent_reflections(answer, lattice: str) -> set[tuple[int, int, int]]:
+    """Exercise 1.3: which of :data:`REFLECTIONS` are systematically absent?
+
+    Parameters
+    ----------
+    answer : iterable of (h, k, l)
+        The reflections the student predicts to be absent.
+    lattice : {"sc", "bcc", "fcc", "diamond"}
+        The cubic lattice.
+
+    Returns
+    -------
+    set of tuple
+        The accepted answer.
+    """
+    if answer is Ellipsis:
+        raise TypeError("absent reflections: replace the `...` placeholder with a set of (h, k, l)")
+    try:
+        given = {tuple(int(i) for i in h) for h in answer}
+    except (TypeError, ValueError):
+        raise TypeError("absent reflections: expected an iterable of (h, k, l) triples") from None
+    expected = absent_reflections(lattice)
+    if given != expected:
+        missing, extra = sorted(expected - given), sorted(given - expected)
+        raise AssertionError(
+            f"absent reflections of {lattice}: not right (missing {len(missing)}, "
+            f"{len(extra)} wrongly listed). Hint: write F(hkl) as a sum over the basis of "
+            "the conventional cubic cell and find when the phases cancel."
+        )
+    print(f"Correct: {lattice} absent reflections = {sorted(expected)}")
+    return expected
+
+
+def check_ring_fraction(answer: float, n_pixels: int = 64) -> float:
+    """Exercise 1.4: fraction of the detector's pixels the ring mask keeps."""
+    from crystal_course.diffraction import ring_mask
+
+    return _check_close(
+        answer,
+        float(ring_mask(n_pixels).mean()),
+        "kept fraction",
+        rtol=2e-3,
+        hint="count the pixels with 5n/32 < r < n/2 - n/32, r measured from (n-1)/2.",
     )

@@ -781,6 +781,201 @@ def fingerprint(
     return (image - low) / (high - low)
 
 
+def zone_axis_spots(
+    cell: np.ndarray, detector: Detector = Detector(), max_index: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reflections of a lattice in the zone of the beam, and the pixels they land on.
+
+    For a beam along z, the reciprocal-lattice vectors ``G = 2 pi (h, k, l) B``
+    with ``G_z = 0`` form the zero-order Laue zone. On the nearly flat Ewald
+    sphere each lands where the outgoing wave vector has transverse part
+    ``G_perp``: ``k1 = (G_x, G_y, sqrt(k**2 - |G_perp|**2))``.
+
+    Parameters
+    ----------
+    cell : array_like, shape (3, 3)
+        Lattice vectors as rows, in Å in the scaled units of the pattern
+        (divide by the nearest-neighbour distance, as the fingerprint does).
+    detector : Detector
+        The detector geometry.
+    max_index : int, default 4
+        Largest ``|h|, |k|, |l|`` considered.
+
+    Returns
+    -------
+    hkl : numpy.ndarray
+        ``(M, 3)`` int Miller indices of in-zone reflections on the detector
+        (the origin excluded).
+    pixels : numpy.ndarray
+        ``(M, 2)`` float ``(row, col)`` positions.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    cell = np.asarray(cell, dtype=float)
+    if cell.shape != (3, 3) or abs(np.linalg.det(cell)) < 1e-12:
+        raise ValueError(f"cell must be a non-singular 3x3 matrix of lattice vectors, got {cell!r}")
+    r = np.arange(-max_index, max_index + 1)
+    hkl = np.array(np.meshgrid(r, r, r, indexing="ij")).reshape(3, -1).T
+    hkl = hkl[np.abs(hkl).sum(axis=1) > 0]
+    g = 2 * np.pi * hkl @ np.linalg.inv(cell).T
+    k = detector.ewald_radius
+    in_zone = (np.abs(g[:, 2]) < 1e-9 * k) & (np.hypot(g[:, 0], g[:, 1]) < k)
+    hkl, g = hkl[in_zone], g[in_zone]
+    kz = np.sqrt(k**2 - g[:, 0] ** 2 - g[:, 1] ** 2)
+    cols = detector.center + detector.distance * g[:, 0] / kz / detector.pixel_size
+    rows = detector.center + detector.distance * g[:, 1] / kz / detector.pixel_size
+    on = (cols > -0.5) & (cols < detector.n_pixels - 0.5) & (rows > -0.5)
+    on &= rows < detector.n_pixels - 0.5
+    return hkl[on], np.column_stack([rows[on], cols[on]])
+
+
+def zone_axis_reflections(
+    atoms: Atoms, detector: Detector = Detector(), max_index: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-zone reflections of a crystal's conventional cell, where they land, how strong.
+
+    The conventional cell comes from spglib
+    (:func:`crystal_course.structures.standard_conventional_cell`; same
+    orientation as a structure already in standard orientation); lengths are
+    scaled to unit nearest-neighbour distance like the pattern.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A periodic cluster in standard orientation (beam along its z axis).
+    detector : Detector
+        The detector geometry.
+    max_index : int, default 4
+        Largest Miller index considered.
+
+    Returns
+    -------
+    hkl : numpy.ndarray
+        ``(M, 3)`` Miller indices (conventional cell).
+    pixels : numpy.ndarray
+        ``(M, 2)`` ``(row, col)`` positions, see :func:`zone_axis_spots`.
+    strength : numpy.ndarray
+        ``(M,)`` kinematic intensity of the cluster exactly at each ``G``
+        (zero for systematically absent reflections).
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    from crystal_course.structures import standard_conventional_cell
+
+    cell = np.array(standard_conventional_cell(atoms).cell) / nearest_neighbour_distance(atoms)
+    hkl, pixels = zone_axis_spots(cell, detector, max_index)
+    g = 2 * np.pi * hkl @ np.linalg.inv(cell).T
+    return hkl, pixels, intensity(atoms, g)
+
+
+def plot_pattern(pattern: np.ndarray, ax=None, log: bool = True, title: str | None = None):
+    """Show one diffraction pattern (intensity on a log scale by default).
+
+    Parameters
+    ----------
+    pattern : numpy.ndarray
+        ``(n, n)`` intensities, e.g. from :func:`diffraction_pattern`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure is made if omitted.
+    log : bool, default True
+        Show ``log10`` of the intensity (floored 6 decades below the maximum).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    import matplotlib.pyplot as plt
+
+    pattern = np.asarray(pattern, dtype=float)
+    if pattern.ndim != 2:
+        raise ValueError(f"pattern must be a 2D (n, n) image, got shape {pattern.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3.4))
+    if log:
+        top = pattern.max() if pattern.max() > 0 else 1.0
+        shown = np.log10(np.maximum(pattern, top * 1e-6))
+        label = r"$\log_{10}$ intensity (e$^2$ sr)"
+    else:
+        shown, label = pattern, r"intensity (e$^2$ sr)"
+    image = ax.imshow(shown, origin="lower", cmap="magma")
+    plt.colorbar(image, ax=ax, label=label, fraction=0.046, pad=0.04)
+    ax.set_xlabel("column (pixels)")
+    ax.set_ylabel("row (pixels)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_fingerprint(image: np.ndarray, ax=None, title: str | None = None):
+    """Show an RGB fingerprint ``(n, n, 3)`` with values in [0, 1].
+
+    Notes
+    -----
+    Introduced in Chapter 1. R, G and B are the rotation pairs about x, y, z.
+    """
+    import matplotlib.pyplot as plt
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be channels-last (n, n, 3), got shape {image.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(np.clip(image, 0, 1), origin="lower")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize="small")
+    return ax
+
+
+def plot_form_factors(elements: Sequence[str], detector: Detector = Detector(), ax=None):
+    """Form factors against ``|q|``, with the range one detector covers shaded.
+
+    Parameters
+    ----------
+    elements : sequence of str
+        Chemical symbols, e.g. ``["Al", "Fe", "Au"]``.
+    detector : Detector
+        Its largest ``|q|`` is shaded.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    import matplotlib.pyplot as plt
+    from ase.data import atomic_numbers
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    q = np.linspace(0, 40, 400)
+    for symbol in elements:
+        ax.plot(q, form_factor(atomic_numbers[symbol], q), label=symbol)
+    q_max = float(np.linalg.norm(scattering_vectors(detector)[0], axis=-1).max())
+    ax.axvspan(0, q_max, color="0.85", label="detector range")
+    ax.set_xlabel(r"$|q|$ (1/Å)")
+    ax.set_ylabel(r"form factor $f(|q|)$ (electrons)")
+    ax.set_xlim(0, q[-1])
+    ax.set_ylim(0, None)
+    ax.legend(fontsize="small")
+    return ax
+
+
 def _fingerprint_batch(structures: list[Atoms], detector: Detector, angle: float) -> np.ndarray:
     return np.stack([fingerprint(atoms, detector, angle) for atoms in structures])
 

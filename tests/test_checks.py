@@ -35,3 +35,39 @@ def test_spot_radius_accepts_an_independent_derivation():
 def test_placeholder_and_bad_types_get_a_clear_error(bad, error):
     with pytest.raises(error):
         checks.check_ewald_ratio(bad)
+
+
+@pytest.mark.parametrize(
+    "lattice, absent",
+    [
+        ("sc", set()),
+        ("bcc", {(1, 0, 0), (1, 1, 1), (2, 1, 0)}),
+        ("fcc", {(1, 0, 0), (1, 1, 0), (2, 1, 0), (2, 1, 1)}),
+        ("diamond", {(1, 0, 0), (1, 1, 0), (2, 0, 0), (2, 1, 0), (2, 1, 1), (2, 2, 2)}),
+    ],
+)
+def test_absent_reflections_follow_the_textbook_rules(lattice, absent):
+    """bcc: h+k+l odd; fcc: mixed parity; diamond: fcc plus h+k+l = 4n+2 with all even."""
+    assert checks.absent_reflections(lattice) == absent
+    assert checks.check_absent_reflections(sorted(absent), lattice) == absent
+    with pytest.raises(AssertionError, match="Hint"):
+        checks.check_absent_reflections(absent ^ {(2, 2, 0)}, lattice)
+
+
+def test_absent_reflections_rejects_bad_input():
+    with pytest.raises(ValueError, match="lattice"):
+        checks.absent_reflections("hcp")
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_absent_reflections(..., "bcc")
+    with pytest.raises(TypeError, match="triples"):
+        checks.check_absent_reflections([1, 2], "bcc")
+
+
+def test_ring_fraction():
+    import numpy as np
+
+    rows, cols = np.indices((64, 64))
+    r = np.hypot(rows - 31.5, cols - 31.5)
+    assert checks.check_ring_fraction(((r > 10) & (r < 30)).mean()) == pytest.approx(0.6133, 1e-3)
+    with pytest.raises(AssertionError):
+        checks.check_ring_fraction(0.5)

@@ -474,3 +474,56 @@ def test_batch_errors_name_the_structure():
         fingerprints(good, progress=False)
     with pytest.raises(ValueError, match="q must be"):
         intensity(good, np.zeros((4, 2)))
+
+
+# ---------------------------------------------------------------------------
+# Zone-axis predictions and figures
+# ---------------------------------------------------------------------------
+
+
+def test_zone_axis_spots_of_simple_cubic():
+    det = Detector()
+    hkl, pixels = diffraction.zone_axis_spots(np.eye(3), det, max_index=2)
+    assert (hkl[:, 2] == 0).all() and len(hkl) == 24  # (hk0), |h|,|k| <= 2, no origin
+    (row, col) = pixels[np.flatnonzero((hkl == [1, 0, 0]).all(axis=1))[0]]
+    assert row == pytest.approx(det.center)
+    assert col - det.center == pytest.approx(bragg_pixel_radius(1.0, det), abs=0.01)
+    with pytest.raises(ValueError, match="non-singular"):
+        diffraction.zone_axis_spots(np.zeros((3, 3)), det)
+
+
+def test_zone_axis_reflections_mark_bcc_absences_and_sit_on_bright_spots():
+    det = Detector()
+    atoms = bulk("Fe", "bcc", cubic=True).repeat(5)
+    hkl, pixels, strength = diffraction.zone_axis_reflections(atoms, det, max_index=2)
+    absent = {tuple(h) for h, s in zip(hkl, strength, strict=True) if s < 1e-9 * strength.max()}
+    assert (1, 0, 0) in absent and (1, 1, 0) not in absent and (2, 0, 0) not in absent
+    pattern = diffraction_pattern(atoms, det)
+    (row, col) = pixels[np.flatnonzero((hkl == [1, 1, 0]).all(axis=1))[0]]
+    window = pattern[int(row) - 2 : int(row) + 3, int(col) - 2 : int(col) + 3]
+    assert window.max() > 100 * np.median(pattern)
+
+
+def test_plots_have_labelled_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    det = Detector(n_pixels=32)
+    atoms = bulk("Cu", "fcc", cubic=True).repeat(3)
+    axes = [
+        diffraction.plot_pattern(diffraction_pattern(atoms, det)),
+        diffraction.plot_detector_angles(det, {"sc (100)": 1.0}),
+        diffraction.plot_ewald_section(det),
+        diffraction.plot_form_factors(["Al", "Au"], det),
+    ]
+    for ax in axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+    assert "(1/Å)" in axes[2].get_xlabel() and "electrons" in axes[3].get_ylabel()
+    diffraction.plot_fingerprint(fingerprint(atoms, det))
+    with pytest.raises(ValueError, match="channels-last"):
+        diffraction.plot_fingerprint(np.zeros((3, 32, 32)))
+    with pytest.raises(ValueError, match="2D"):
+        diffraction.plot_pattern(np.zeros((4, 4, 3)))
+    plt.close("all")
