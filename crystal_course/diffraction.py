@@ -899,8 +899,7 @@ def plot_pattern(pattern: np.ndarray, ax=None, log: bool = True, title: str | No
     pattern = np.asarray(pattern, dtype=float)
     if pattern.ndim != 2:
         raise ValueError(f"pattern must be a 2D (n, n) image, got shape {pattern.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3.4))
+    ax = _axes(ax, (4, 3.4))
     if log:
         top = pattern.max() if pattern.max() > 0 else 1.0
         shown = np.log10(np.maximum(pattern, top * 1e-6))
@@ -923,13 +922,11 @@ def plot_fingerprint(image: np.ndarray, ax=None, title: str | None = None):
     -----
     Introduced in Chapter 1. R, G and B are the rotation pairs about x, y, z.
     """
-    import matplotlib.pyplot as plt
 
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"image must be channels-last (n, n, 3), got shape {image.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3, 3))
+    ax = _axes(ax, (3, 3))
     ax.imshow(np.clip(image, 0, 1), origin="lower")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -958,11 +955,9 @@ def plot_form_factors(elements: Sequence[str], detector: Detector = Detector(), 
     -----
     Introduced in Chapter 1.
     """
-    import matplotlib.pyplot as plt
     from ase.data import atomic_numbers
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.4))
+    ax = _axes(ax, (5, 3.4))
     q = np.linspace(0, 40, 400)
     for symbol in elements:
         ax.plot(q, form_factor(atomic_numbers[symbol], q), label=symbol)
@@ -1038,7 +1033,10 @@ def fingerprints(
     n = detector.n_pixels
     if len(structures) == 0:
         return np.zeros((0, n, n, 3), dtype=np.float32)
-    n_jobs = os.cpu_count() or 1 if n_jobs is None else int(n_jobs)
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of processes, got {n_jobs!r}")
     batches = [list(structures[i : i + batch_size]) for i in range(0, len(structures), batch_size)]
     bar = tqdm(total=len(structures), desc="fingerprints", unit="structure", disable=not progress)
     out = np.empty((len(structures), n, n, 3), dtype=np.float32)
@@ -1055,6 +1053,13 @@ def fingerprints(
             start += len(block)
             bar.update(len(block))
     return out
+
+
+def _axes(ax, figsize: tuple[float, float]):
+    """``ax``, or the axes of a new figure of ``figsize`` inches."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1] if ax is None else ax
 
 
 def plot_detector_angles(
@@ -1085,8 +1090,7 @@ def plot_detector_angles(
     """
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.2))
+    ax = _axes(ax, (5, 4.2))
     n = detector.n_pixels
     image = ax.imshow(scattering_angle(detector), origin="lower", cmap="viridis")
     plt.colorbar(image, ax=ax, label=r"scattering angle $2\theta$ (degrees)")
@@ -1137,10 +1141,8 @@ def plot_ewald_section(
     -----
     Introduced in Chapter 1.
     """
-    import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.2))
+    ax = _axes(ax, (5, 4.2))
     k = detector.ewald_radius
     q, _ = scattering_vectors(detector)
     q_max = float(np.abs(q[..., 0]).max())

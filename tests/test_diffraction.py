@@ -527,3 +527,20 @@ def test_plots_have_labelled_axes():
     with pytest.raises(ValueError, match="2D"):
         diffraction.plot_pattern(np.zeros((4, 4, 3)))
     plt.close("all")
+
+
+def test_fingerprints_honours_n_jobs(monkeypatch):
+    import joblib
+
+    structures = [bulk("Cu", "fcc", cubic=True).repeat(2)] * 3
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("n_jobs=1 must not start worker processes")
+
+    monkeypatch.setattr(joblib, "Parallel", refuse)
+    assert fingerprints(structures, n_jobs=1, progress=False).shape == (3, 64, 64, 3)
+    with pytest.raises(AssertionError, match="worker"):
+        fingerprints(structures, n_jobs=2, progress=False)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_jobs"):
+            fingerprints(structures, n_jobs=bad, progress=False)
