@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP)
 
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --path-output _build/site -W --keep-going
-	rm -rf _build/html && cp -r _build/site/_build/html _build/html
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) -m crystal_course.notebooks check-links _build/html book
 	@echo "Website: _build/html/index.html"
 
 lint: $(STAMP)
@@ -46,6 +46,7 @@ check-book: $(STAMP)
 	$(PY) -m crystal_course.notebooks noexec-config _config.yml _build/_config_noexec.yml
 	$(VENV)/bin/jupyter-book build . --config _build/_config_noexec.yml \
 		--path-output _build/check -W -n --keep-going
+	$(PY) -m crystal_course.notebooks check-links _build/check/_build/html book
 
 test: lint check-book unit
 

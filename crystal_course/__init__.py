@@ -11,9 +11,15 @@ concept:
 ``config``
     quick/full mode, run settings and the banner every chapter prints.
 ``diffraction``
-    detector geometry and kinematic diffraction (Chapter 1).
+    detector geometry, form factors, kinematic patterns and the 2D
+    diffraction fingerprint (Chapter 1).
+``structures``
+    ``ase.Atoms`` validation, spglib symmetry, supercells and the eight
+    prototypes (Chapters 1 and 2).
 ``checks``
     checkers for the exercises' solutions.
+``notebooks``
+    the book's tooling: Colab twins of the chapters (not used by chapters).
 
 Submodules are imported on demand, so ``import crystal_course`` stays cheap
 (TensorFlow is never imported by it).

@@ -10,6 +10,7 @@ Command line (used by the Makefile)::
     python -m crystal_course.notebooks sync _config.yml book     # make notebooks
     python -m crystal_course.notebooks check _config.yml book    # report drift
     python -m crystal_course.notebooks noexec-config _config.yml out.yml
+    python -m crystal_course.notebooks check-links _build/html book   # Colab buttons
 
 This module needs the ``book`` extra (jupytext, PyYAML); it is not used by the
 chapters themselves. Introduced in the introduction ("Running the course").
@@ -170,6 +171,26 @@ def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[s
     return problems
 
 
+def check_launch_links(html_dir: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
+    """Problems with the Colab buttons of the built chapter pages (empty: all fine).
+
+    Each chapter's page must link Colab to its ``.ipynb`` twin (the book theme
+    falls back to the ``.md`` source when the twin is missing at build time).
+    """
+    import re
+
+    problems = []
+    for source in chapter_sources(book_dir):
+        page = Path(html_dir) / Path(book_dir).name / f"{source.stem}.html"
+        if not page.exists():
+            problems.append(f"{page}: missing (was the book built?)")
+            continue
+        links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page.read_text())
+        if not any(link.endswith(f"/{Path(book_dir).name}/{source.stem}.ipynb") for link in links):
+            problems.append(f"{page}: no Colab link to {source.stem}.ipynb (found {links})")
+    return problems
+
+
 def write_noexec_config(config_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
     """Write a copy of ``_config.yml`` with notebook execution turned off.
 
@@ -200,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("config")
         p.add_argument("book_dir")
+    p = sub.add_parser("check-links")
+    p.add_argument("html_dir")
+    p.add_argument("book_dir")
     p = sub.add_parser("noexec-config")
     p.add_argument("config")
     p.add_argument("out")
@@ -211,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         problems = check(args.config, args.book_dir)
         print("\n".join(problems) or "notebooks in sync")
+        return 1 if problems else 0
+    if args.command == "check-links":
+        problems = check_launch_links(args.html_dir, args.book_dir)
+        print("\n".join(problems) or "every chapter page links Colab to its .ipynb")
         return 1 if problems else 0
     write_noexec_config(args.config, args.out)
     return 0

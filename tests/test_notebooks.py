@@ -113,3 +113,19 @@ def test_noexec_config_turns_execution_off_and_keeps_the_rest(root, tmp_path):
     assert "mystnb.glue" in copy["sphinx"]["config"]["suppress_warnings"]
     assert copy["repository"] == original["repository"]
     assert copy["sphinx"]["extra_extensions"] == original["sphinx"]["extra_extensions"]
+
+
+def test_launch_link_check_accepts_ipynb_and_rejects_md(tmp_path, root):
+    html = tmp_path / "html" / "book"
+    html.mkdir(parents=True)
+    sources = notebooks.chapter_sources(root / "book")
+    base = "https://colab.research.google.com/github/o/r/blob/main/book"
+    for source in sources:
+        (html / f"{source.stem}.html").write_text(f'<a href="{base}/{source.stem}.ipynb">')
+    assert notebooks.check_launch_links(tmp_path / "html", root / "book") == []
+    first = sources[0]
+    (html / f"{first.stem}.html").write_text(f'<a href="{base}/{first.stem}.md">')
+    problems = notebooks.check_launch_links(tmp_path / "html", root / "book")
+    assert len(problems) == 1 and "no Colab link" in problems[0]
+    (html / f"{first.stem}.html").unlink()
+    assert "missing" in notebooks.check_launch_links(tmp_path / "html", root / "book")[0]

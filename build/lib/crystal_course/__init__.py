@@ -1,0 +1,26 @@
+"""crystal_course: the helper package of the *crystal-course* book.
+
+Deep-learning classification of crystal structures from simulated diffraction
+images, after Ziletti et al., Nat. Commun. 9, 2775 (2018) and Tiong et al.,
+npj Comput. Mater. 6, 196 (2020).
+
+Every chapter of the book imports this package; each public function says in its
+docstring which chapter introduces it. Modules are small and each holds one
+concept:
+
+``config``
+    quick/full mode, run settings and the banner every chapter prints.
+``diffraction``
+    detector geometry and kinematic diffraction (Chapter 1).
+``checks``
+    checkers for the exercises' solutions.
+
+Submodules are imported on demand, so ``import crystal_course`` stays cheap
+(TensorFlow is never imported by it).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

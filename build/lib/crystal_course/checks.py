@@ -1,0 +1,187 @@
+"""Checkers for the exercises: each solution in the book ends by calling one.
+
+A checker recomputes the expected answer with the package, compares, and either
+prints a short confirmation or raises ``AssertionError`` with a hint. CI runs
+every solution, so a checker that stops agreeing with its solution fails the
+build. Students call them on their own answers.
+
+Introduced in Chapter 1; every chapter adds its own.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from crystal_course.diffraction import ANGSTROM, Detector, bragg_pixel_radius
+
+
+def _as_number(answer: object, name: str) -> float:
+    if answer is Ellipsis:
+        raise TypeError(f"{name}: replace the `...` placeholder with your answer (a number)")
+    if isinstance(answer, bool) or not isinstance(answer, Real):
+        raise TypeError(f"{name}: expected a real number, got {type(answer).__name__}")
+    value = float(answer)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def _check_close(answer: object, expected: float, name: str, rtol: float, hint: str) -> float:
+    value = _as_number(answer, name)
+    if not math.isclose(value, expected, rel_tol=rtol):
+        raise AssertionError(f"{name}: {value:.6g} is not right. Hint: {hint}")
+    print(f"Correct: {name} = {value:.6g}")
+    return value
+
+
+def check_ewald_ratio(answer: float, detector: Detector = Detector()) -> float:
+    """Exercise 1.1: Ewald radius over the shortest reciprocal-lattice vector.
+
+    For simple cubic with nearest-neighbour distance 1 Å (lattice constant
+    ``a = 1`` Å) the shortest reciprocal-lattice vector has length ``2 pi / a``;
+    the Ewald sphere has radius ``2 pi / lambda``. Their ratio is ``a / lambda``.
+
+    Parameters
+    ----------
+    answer : float
+        The student's ratio (dimensionless).
+    detector : Detector
+        Geometry whose wavelength is used (default: the course's 5 pm).
+
+    Returns
+    -------
+    float
+        The accepted answer.
+
+    Raises
+    ------
+    AssertionError
+        If the answer is off by more than 0.1 %.
+    """
+    expected = 1.0 / (detector.wavelength / ANGSTROM)
+    return _check_close(
+        answer,
+        expected,
+        "Ewald radius / |b|",
+        rtol=1e-3,
+        hint="both lengths carry the same factor 2*pi; convert the wavelength to Å.",
+    )
+
+
+def check_spot_radius(answer: float, d_spacing: float, detector: Detector = Detector()) -> float:
+    """Exercise 1.2: pixel distance of a Bragg spot from the beam centre.
+
+    Parameters
+    ----------
+    answer : float
+        The student's radius, in pixels.
+    d_spacing : float
+        Interplanar spacing in Å (nearest-neighbour units).
+    detector : Detector
+        The detector geometry.
+
+    Returns
+    -------
+    float
+        The accepted answer (within 0.5 %).
+    """
+    expected = bragg_pixel_radius(d_spacing, detector)
+    return _check_close(
+        answer,
+        expected,
+        f"spot radius for d = {d_spacing:g} Å",
+        rtol=5e-3,
+        hint="sin(theta) = lambda / (2 d); the spot is at distance * tan(2 theta) "
+        "on the detector; divide by the pixel size.",
+    )
+
+
+REFLECTIONS: tuple[tuple[int, int, int], ...] = (
+    (1, 0, 0),
+    (1, 1, 0),
+    (1, 1, 1),
+    (2, 0, 0),
+    (2, 1, 0),
+    (2, 1, 1),
+    (2, 2, 0),
+    (2, 2, 2),
+)
+"""The reflections Exercise 1.3 asks about."""
+
+_CUBIC_EXAMPLES = {"sc": "Po", "bcc": "Fe", "fcc": "Al", "diamond": "Si"}
+
+
+def absent_reflections(lattice: str) -> set[tuple[int, int, int]]:
+    """Reflections of :data:`REFLECTIONS` whose structure factor vanishes.
+
+    ``F(hkl) = sum_b exp(2 pi i (h x_b + k y_b + l z_b))`` over the basis of
+    the standard conventional cubic cell (spglib), absent when ``|F| < 1e-6``.
+
+    Parameters
+    ----------
+    lattice : {"sc", "bcc", "fcc", "diamond"}
+        The cubic lattice.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    from ase.build import bulk
+
+    from crystal_course.structures import standard_conventional_cell
+
+    if lattice not in _CUBIC_EXAMPLES:
+        raise ValueError(f"lattice must be one of {sorted(_CUBIC_EXAMPLES)}, got {lattice!r}")
+    basis = standard_conventional_cell(bulk(_CUBIC_EXAMPLES[lattice])).get_scaled_positions()
+    hkl = np.array(REFLECTIONS)
+    factor = np.exp(2j * np.pi * hkl @ basis.T).sum(axis=1)
+    return {tuple(int(i) for i in h) for h, f in zip(hkl, factor, strict=True) if abs(f) < 1e-6}
+
+
+def check_absent_reflections(answer, lattice: str) -> set[tuple[int, int, int]]:
+    """Exercise 1.3: which of :data:`REFLECTIONS` are systematically absent?
+
+    Parameters
+    ----------
+    answer : iterable of (h, k, l)
+        The reflections the student predicts to be absent.
+    lattice : {"sc", "bcc", "fcc", "diamond"}
+        The cubic lattice.
+
+    Returns
+    -------
+    set of tuple
+        The accepted answer.
+    """
+    if answer is Ellipsis:
+        raise TypeError("absent reflections: replace the `...` placeholder with a set of (h, k, l)")
+    try:
+        given = {tuple(int(i) for i in h) for h in answer}
+    except (TypeError, ValueError):
+        raise TypeError("absent reflections: expected an iterable of (h, k, l) triples") from None
+    expected = absent_reflections(lattice)
+    if given != expected:
+        missing, extra = sorted(expected - given), sorted(given - expected)
+        raise AssertionError(
+            f"absent reflections of {lattice}: not right (missing {len(missing)}, "
+            f"{len(extra)} wrongly listed). Hint: write F(hkl) as a sum over the basis of "
+            "the conventional cubic cell and find when the phases cancel."
+        )
+    print(f"Correct: {lattice} absent reflections = {sorted(expected)}")
+    return expected
+
+
+def check_ring_fraction(answer: float, n_pixels: int = 64) -> float:
+    """Exercise 1.4: fraction of the detector's pixels the ring mask keeps."""
+    from crystal_course.diffraction import ring_mask
+
+    return _check_close(
+        answer,
+        float(ring_mask(n_pixels).mean()),
+        "kept fraction",
+        rtol=2e-3,
+        hint="count the pixels with 5n/32 < r < n/2 - n/32, r measured from (n-1)/2.",
+    )

@@ -1,0 +1,213 @@
+"""Run settings: the quick/full switch, seeds, sizes and the chapter banner.
+
+One environment variable, ``CRYSTAL_COURSE_MODE``, chooses between
+
+``quick``
+    every chapter runs in a few minutes on 2 CPU cores (small datasets, few
+    epochs); the default when TensorFlow sees no GPU;
+``full``
+    paper-scale datasets and training; the default when TensorFlow sees a GPU.
+
+Chapters read every size, epoch count and seed from :func:`settings`, never
+from literals of their own, so the switch acts in one place. Introduced in the
+introduction and used by every chapter.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MODES: tuple[str, ...] = ("quick", "full")
+"""The allowed values of ``CRYSTAL_COURSE_MODE``."""
+
+MODE_VARIABLE = "CRYSTAL_COURSE_MODE"
+DATA_VARIABLE = "CRYSTAL_COURSE_DATA"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a chapter needs to know about the current run.
+
+    Attributes
+    ----------
+    mode : str
+        ``"quick"`` or ``"full"``.
+    seed : int
+        Base seed of every random step (structures, splits, weights).
+    n_per_class : int
+        Structures generated per class for the training set.
+    epochs : int
+        Training epochs of the classifiers.
+    batch_size : int
+        Mini-batch size for training.
+    n_pixels : int
+        Detector side in pixels (images are ``n_pixels`` x ``n_pixels``).
+    n_jobs : int
+        Worker processes for parallel work (fingerprints, datasets).
+    data_dir : pathlib.Path
+        Where generated data is written (git-ignored in a checkout).
+    """
+
+    mode: str
+    seed: int
+    n_per_class: int
+    epochs: int
+    batch_size: int
+    n_pixels: int
+    n_jobs: int
+    data_dir: Path
+
+
+# The sizes of each mode. Full mode is paper scale: 7 classes x 1503 = 10,521
+# pristine structures, at least the 10,517 of Ziletti et al. (2018).
+_MODE_SIZES: dict[str, dict[str, int]] = {
+    "quick": {"n_per_class": 40, "epochs": 3, "batch_size": 32},
+    "full": {"n_per_class": 1503, "epochs": 5, "batch_size": 32},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_names() -> tuple[str, ...]:
+    """Names of the GPUs TensorFlow can see; empty without TensorFlow or GPU.
+
+    Imports TensorFlow (a few seconds) the first time it is called; the answer
+    is cached for the life of the process.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ log quiet
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return ()
+    return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
+
+
+def mode() -> str:
+    """The current mode, ``"quick"`` or ``"full"``.
+
+    Read from ``CRYSTAL_COURSE_MODE`` (case and surrounding blanks ignored).
+    Unset or empty, it is ``"full"`` when TensorFlow sees a GPU, else ``"quick"``.
+
+    Raises
+    ------
+    ValueError
+        If the variable holds anything other than the allowed values.
+    """
+    raw = os.environ.get(MODE_VARIABLE, "")
+    value = raw.strip().lower()
+    if not value:
+        return "full" if gpu_names() else "quick"
+    if value not in MODES:
+        allowed = ", ".join(repr(m) for m in MODES)
+        raise ValueError(
+            f"{MODE_VARIABLE}={raw!r} is not a mode: expected one of {allowed} "
+            f"(or unset, to choose 'full' on a GPU and 'quick' otherwise)"
+        )
+    return value
+
+
+def repository_root() -> Path | None:
+    """The root of the course checkout this package runs from, if any.
+
+    ``None`` when the package is installed from a wheel (e.g. on Colab).
+    """
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "_toc.yml").is_file() else None
+
+
+def data_dir() -> Path:
+    """Directory for generated data.
+
+    ``CRYSTAL_COURSE_DATA`` if set; otherwise ``data/generated`` in a course
+    checkout, or ``~/.cache/crystal_course`` for an installed package.
+    """
+    if os.environ.get(DATA_VARIABLE):
+        return Path(os.environ[DATA_VARIABLE]).expanduser()
+    root = repository_root()
+    if root is not None:
+        return root / "data" / "generated"
+    return Path.home() / ".cache" / "crystal_course"
+
+
+def settings(seed: int = 0) -> Settings:
+    """The settings of the current mode.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Base seed of the run.
+
+    Returns
+    -------
+    Settings
+        Frozen settings; see :class:`Settings`.
+
+    Raises
+    ------
+    ValueError
+        If ``CRYSTAL_COURSE_MODE`` is not an allowed mode.
+    TypeError
+        If ``seed`` is not an integer.
+
+    Examples
+    --------
+    With ``CRYSTAL_COURSE_MODE=quick`` in the environment::
+
+        >>> settings().epochs  # doctest: +SKIP
+        3
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    current = mode()
+    return Settings(
+        mode=current,
+        seed=seed,
+        n_pixels=64,
+        n_jobs=max(1, os.cpu_count() or 1),
+        data_dir=data_dir(),
+        **_MODE_SIZES[current],
+    )
+
+
+def _version(module_name: str) -> str:
+    try:
+        module = __import__(module_name)
+    except ImportError:
+        return "not installed"
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def banner(file=None) -> str:
+    """Print (and return) the mode, versions and device of this run.
+
+    Every chapter calls this first, so a reader can tell how a page was made.
+    Imports TensorFlow to name the device.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print; default ``sys.stdout``.
+
+    Returns
+    -------
+    str
+        The printed text.
+    """
+    from crystal_course import __version__
+
+    s = settings()
+    gpus = gpu_names()
+    device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({s.n_jobs} cores)"
+    lines = [
+        f"crystal_course {__version__} | mode: {s.mode} (set {MODE_VARIABLE}=quick|full to change)",
+        f"python {platform.python_version()} | numpy {_version('numpy')} | "
+        f"ase {_version('ase')} | spglib {_version('spglib')}",
+        f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device}",
+    ]
+    text = "\n".join(lines)
+    print(text, file=file or sys.stdout)
+    return text

@@ -1,0 +1,220 @@
+"""The book's notebook pipeline: MyST sources, Colab twins and the Colab cell.
+
+Chapter sources are jupytext MyST-markdown notebooks ``book/*.md``; each has an
+output-free ``.ipynb`` twin beside it, committed for Colab. The repository URL is
+set once, in ``_config.yml``; the first code cell of every chapter installs the
+package from it when (and only when) the notebook runs on Colab.
+
+Command line (used by the Makefile)::
+
+    python -m crystal_course.notebooks sync _config.yml book     # make notebooks
+    python -m crystal_course.notebooks check _config.yml book    # report drift
+    python -m crystal_course.notebooks noexec-config _config.yml out.yml
+
+This module needs the ``book`` extra (jupytext, PyYAML); it is not used by the
+chapters themselves. Introduced in the introduction ("Running the course").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+COLAB_TAG = "colab-install"
+"""Tag that marks the generated Colab install cell."""
+
+COLAB_TAGS = ["remove-cell", "skip-execution", "nbval-skip", COLAB_TAG]
+"""Tags of the Colab cell: hidden on the website, skipped by the build and nbval."""
+
+_COLAB_TEMPLATE = """\
+# Colab only: install the course package (does nothing anywhere else).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "crystal_course @ git+{url}"],
+        check=True,
+    )"""
+
+
+def repository_url(config_path: str | os.PathLike) -> str:
+    """The repository URL from a Jupyter Book ``_config.yml``.
+
+    Raises
+    ------
+    ValueError
+        If the file has no ``repository.url`` entry.
+    """
+    import yaml
+
+    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    url = (config.get("repository") or {}).get("url")
+    if not url:
+        raise ValueError(f"{config_path}: expected a 'repository: url:' entry, found none")
+    return str(url).rstrip("/")
+
+
+def colab_cell_source(url: str) -> str:
+    """Source of the Colab install cell for a repository URL."""
+    return _COLAB_TEMPLATE.format(url=url)
+
+
+def chapter_sources(book_dir: str | os.PathLike) -> list[Path]:
+    """The MyST-notebook chapter sources in ``book_dir`` (sorted).
+
+    A ``.md`` file is a notebook when its front matter names a ``kernelspec``;
+    plain pages (introduction, references) have no twin.
+    """
+    sources = []
+    for path in sorted(Path(book_dir).glob("*.md")):
+        head = path.read_text(encoding="utf-8").split("\n---", 1)[0]
+        if path.read_text(encoding="utf-8").startswith("---") and "kernelspec:" in head:
+            sources.append(path)
+    return sources
+
+
+def _colab_cells(notebook) -> list:
+    return [c for c in notebook.cells if COLAB_TAG in c.get("metadata", {}).get("tags", [])]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def twin_text(source: Path) -> str:
+    """The exact text the ``.ipynb`` twin of ``source`` must have (no outputs)."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index}"  # deterministic ids: the twin is a pure function of the source
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return jupytext.writes(notebook, fmt="ipynb")
+
+
+def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
+    """Rewrite each chapter's Colab cell from ``_config.yml`` and regenerate its twin.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files that changed.
+
+    Raises
+    ------
+    ValueError
+        If a chapter does not have exactly one Colab cell (tag ``colab-install``).
+    """
+    import jupytext
+
+    expected = colab_cell_source(repository_url(config_path))
+    changed = []
+    for source in chapter_sources(book_dir):
+        notebook = jupytext.read(source)
+        cells = _colab_cells(notebook)
+        if len(cells) != 1:
+            raise ValueError(
+                f"{source}: expected exactly one code cell tagged {COLAB_TAG!r}, found {len(cells)}"
+            )
+        if cells[0].source != expected:
+            cells[0].source = expected
+            _write_atomic(source, jupytext.writes(notebook, fmt="md:myst"))
+            changed.append(source)
+        twin = source.with_suffix(".ipynb")
+        text = twin_text(source)
+        if not twin.exists() or twin.read_text(encoding="utf-8") != text:
+            _write_atomic(twin, text)
+            changed.append(twin)
+    return changed
+
+
+def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
+    """Problems that ``make notebooks`` would fix, one sentence each (empty: in sync)."""
+    import json
+
+    import jupytext
+
+    expected = colab_cell_source(repository_url(config_path))
+    problems = []
+    for source in chapter_sources(book_dir):
+        cells = _colab_cells(jupytext.read(source))
+        if len(cells) != 1 or cells[0].source != expected:
+            problems.append(f"{source}: Colab cell differs from the one _config.yml implies")
+        twin = source.with_suffix(".ipynb")
+        if not twin.exists():
+            problems.append(f"{twin}: missing twin")
+            continue
+        text = twin.read_text(encoding="utf-8")
+        for cell in json.loads(text)["cells"]:
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                problems.append(f"{twin}: carries outputs (twins must be output-free)")
+                break
+        if text != twin_text(source):
+            problems.append(f"{twin}: out of sync with {source.name}")
+    for twin in sorted(Path(book_dir).glob("*.ipynb")):
+        if not twin.with_suffix(".md").exists():
+            problems.append(f"{twin}: has no .md source")
+    return problems
+
+
+def write_noexec_config(config_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
+    """Write a copy of ``_config.yml`` with notebook execution turned off.
+
+    ``make test`` builds the book from it with ``-W`` to catch broken markup,
+    references and toc entries without executing the chapters twice. Glued
+    values do not exist without execution, so their warnings are silenced in
+    this copy only; ``tests/test_book.py`` checks that every glue reference has
+    a matching ``glue`` call in its chapter.
+    """
+    import yaml
+
+    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    sphinx = config.setdefault("sphinx", {})
+    sphinx_config = sphinx.setdefault("config", {}) or {}
+    sphinx["config"] = sphinx_config
+    suppress = list(sphinx_config.get("suppress_warnings", []))
+    sphinx_config["suppress_warnings"] = suppress + ["mystnb.glue"]
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, yaml.safe_dump(config, sort_keys=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crystal_course.notebooks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("sync", "check"):
+        p = sub.add_parser(name)
+        p.add_argument("config")
+        p.add_argument("book_dir")
+    p = sub.add_parser("noexec-config")
+    p.add_argument("config")
+    p.add_argument("out")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        for path in sync(args.config, args.book_dir):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "check":
+        problems = check(args.config, args.book_dir)
+        print("\n".join(problems) or "notebooks in sync")
+        return 1 if problems else 0
+    write_noexec_config(args.config, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
