@@ -456,7 +456,7 @@ def _axis_options(frac: np.ndarray, keep: int = 3):
     return options
 
 
-def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species: np.ndarray):
+def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species_index: np.ndarray):
     """Factorise a crystal as class offsets plus a dense grid of cell translations.
 
     With fractional coordinates ``F`` along the cell vectors ``A_k``, a crystal
@@ -469,7 +469,7 @@ def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species: np.ndarray):
     Returns
     -------
     tuple or None
-        ``(axes, offsets (C, 3), class_species (C,), steps (3,), occupancy
+        ``(axes, offsets (C, 3), class_species_index (C,), steps (3,), occupancy
         (C, m1, m2, m3))`` with ``offsets`` and ``steps`` in fractional units;
         ``None`` for a structure without a 3D cell.
     """
@@ -480,14 +480,14 @@ def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species: np.ndarray):
     choice = np.array(np.meshgrid(*(np.arange(len(o)) for o in options), indexing="ij"))
     choice = choice.reshape(3, -1)  # option index per axis, for every combination
     # Score every combination at once: classes from sorted keys, cells from the extents.
-    n_atoms, n_species = len(frac), int(species.max()) + 1
+    n_atoms, n_species = len(frac), int(species_index.max()) + 1
     keys = np.zeros((choice.shape[1], n_atoms), dtype=np.int64)
     cells = np.ones(choice.shape[1])
     for k in range(3):
         groups = np.stack([o[2] for o in options[k]])  # (options, N)
         keys = keys * n_atoms + groups[choice[k]]
         cells *= np.array([o[3].max() + 1 for o in options[k]])[choice[k]]
-    keys = keys * n_species + species[None, :]
+    keys = keys * n_species + species_index[None, :]
     classes = 1 + (np.diff(np.sort(keys, axis=1), axis=1) != 0).sum(axis=1)
     best = int(np.argmin(classes + classes * cells / _GEMM_PER_SINCOS))
     parts = [options[k][choice[k, best]] for k in range(3)]
@@ -500,7 +500,7 @@ def _lattice_grid(positions: np.ndarray, cell: np.ndarray, species: np.ndarray):
     np.add.at(occupancy, (class_of_atom, *(p[3] for p in parts)), 1.0)
     n = np.array([p[0] for p in parts], dtype=float)
     origin = np.array([p[4] for p in parts])  # fractional offset of class c: (origin + r_c) / n
-    return cell, (offsets + origin) / n, species[first], 1.0 / n, occupancy
+    return cell, (offsets + origin) / n, species_index[first], 1.0 / n, occupancy
 
 
 def _unit_phasors(phase: np.ndarray) -> np.ndarray:
