@@ -203,7 +203,7 @@ def banner(file=None) -> str:
     gpus = gpu_names()
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({s.n_jobs} cores)"
     lines = [
-        f"crystal_course {__version__} | mode: {s.mode} (set {MODE_VARIABLE}=quick|full to change)",
+        f"crystal_course {__version__} | mode: {s.mode} ({MODE_VARIABLE}=quick|full)",
         f"python {platform.python_version()} | numpy {_version('numpy')} | "
         f"ase {_version('ase')} | spglib {_version('spglib')}",
         f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device}",
