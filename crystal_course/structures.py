@@ -1,21 +1,28 @@
-"""Crystal structures as ``ase.Atoms``: validation, symmetry and supercells.
+"""Crystal structures as ``ase.Atoms``: prototypes, symmetry, supercells and defects.
 
 Symmetry comes from spglib, always given a ``(cell, scaled_positions, numbers)``
-tuple (spglib 2.x returns ``None`` for an ``ase.Atoms``). Introduced in
-Chapter 1 (nearest-neighbour distance, the eight prototypes in standard
-orientation); Chapter 2 adds sampled prototypes and defects.
+tuple (spglib 2.x gives no dataset for an ``ase.Atoms``). The dataset pipeline
+of Ziletti et al. (2018) is, in this order: random rotation -> standard
+conventional cell (spglib) -> supercell of about 250 atoms -> defects
+(:func:`sample_structure`). Introduced in Chapter 1 (nearest-neighbour
+distance, the eight prototypes in standard orientation); Chapter 2 adds
+sampled prototypes, rotations and defects.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import spglib
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers, covalent_radii
+from ase.spacegroup import crystal
 from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
 
 MAX_Z = 98
 """Heaviest element with tabulated form factors (californium)."""
@@ -291,19 +298,364 @@ class Prototype:
     space_group: int
     name: str
     example: str
+    basis: tuple[tuple[float, float, float], ...] = ((0.0, 0.0, 0.0),)
+    lattice: str = "cubic"
+    c_over_a: tuple[float, float] | None = None
+    collapse: tuple[float, ...] = ()
 
 
 PROTOTYPES: tuple[Prototype, ...] = (
-    Prototype(139, "body-centred tetragonal", "In"),
-    Prototype(141, "beta-Sn", "Sn"),
-    Prototype(166, "rhombohedral", "Bi"),
-    Prototype(194, "hexagonal close-packed", "Mg"),
+    Prototype(
+        139,
+        "body-centred tetragonal",
+        "In",
+        lattice="tetragonal",
+        c_over_a=(1.55, 1.90),
+        collapse=(1.0, math.sqrt(2)),
+    ),
+    Prototype(
+        141, "beta-Sn", "Sn", lattice="tetragonal", c_over_a=(0.50, 0.60), collapse=(math.sqrt(2),)
+    ),
+    Prototype(
+        166,
+        "rhombohedral",
+        "Bi",
+        lattice="hexagonal",
+        c_over_a=(1.75, 2.25),
+        collapse=(math.sqrt(3 / 8), math.sqrt(3 / 2), math.sqrt(6)),
+    ),
+    Prototype(
+        194,
+        "hexagonal close-packed",
+        "Mg",
+        basis=((1 / 3, 2 / 3, 1 / 4),),
+        lattice="hexagonal",
+        c_over_a=(1.55, 1.72),
+    ),
     Prototype(221, "simple cubic", "Po"),
     Prototype(225, "face-centred cubic", "Al"),
     Prototype(227, "diamond", "Si"),
     Prototype(229, "body-centred cubic", "Fe"),
 )
-"""The eight space groups of the 2018 dataset, with an ASE example for each."""
+"""The eight space groups of the 2018 dataset.
+
+Each has an ASE example element (its experimental structure), the Wyckoff basis
+used by :func:`build_prototype`, and for the non-cubic ones the range of c/a
+sampled (hexagonal setting for 166) and the c/a values at which the lattice
+collapses to a cubic one (bct: 1 -> bcc, sqrt 2 -> fcc; beta-Sn: sqrt 2 ->
+diamond; rhombohedral: sqrt(3/8) -> bcc, sqrt(3/2) -> sc, sqrt 6 -> fcc).
+"""
+
+CLASSES: tuple[str, ...] = (
+    "bct (139)",
+    "beta-Sn (141)",
+    "rh/hcp (166+194)",
+    "sc (221)",
+    "fcc (225)",
+    "diamond (227)",
+    "bcc (229)",
+)
+"""The seven classes of Ziletti et al. (2018): 166 and 194 merged."""
+
+CLASSES_8: tuple[str, ...] = tuple(f"{p.name} ({p.space_group})" for p in PROTOTYPES)
+"""One class per space group, for an 8-class labelling."""
+
+_CLASS_OF_GROUP = {139: 0, 141: 1, 166: 2, 194: 2, 221: 3, 225: 4, 227: 5, 229: 6}
+
+ELEMENTS: tuple[str, ...] = (
+    "Li",
+    "Na",
+    "K",
+    "Rb",
+    "Cs",
+    "Be",
+    "Mg",
+    "Ca",
+    "Sr",
+    "Ba",
+    "Sc",
+    "Y",
+    "Ti",
+    "Zr",
+    "Hf",
+    "V",
+    "Nb",
+    "Ta",
+    "Cr",
+    "Mo",
+    "W",
+    "Mn",
+    "Re",
+    "Fe",
+    "Ru",
+    "Os",
+    "Co",
+    "Rh",
+    "Ir",
+    "Ni",
+    "Pd",
+    "Pt",
+    "Cu",
+    "Ag",
+    "Au",
+    "Zn",
+    "Cd",
+    "Hg",
+    "Al",
+    "Ga",
+    "In",
+    "Tl",
+    "Si",
+    "Ge",
+    "Sn",
+    "Pb",
+    "As",
+    "Sb",
+    "Bi",
+    "Po",
+)
+"""Elements the dataset draws from (any element in any prototype, as in AFLOWLIB)."""
+
+
+def class_index(space_group_number: int, merged: bool = True) -> int:
+    """Class label of a prototype space group.
+
+    Parameters
+    ----------
+    space_group_number : int
+        One of the eight prototype space groups.
+    merged : bool, default True
+        Seven classes (:data:`CLASSES`, 166 and 194 together) or eight
+        (:data:`CLASSES_8`).
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    if space_group_number not in _CLASS_OF_GROUP:
+        raise ValueError(
+            f"space_group_number must be one of {sorted(_CLASS_OF_GROUP)}, "
+            f"got {space_group_number!r}"
+        )
+    if merged:
+        return _CLASS_OF_GROUP[space_group_number]
+    return [p.space_group for p in PROTOTYPES].index(space_group_number)
+
+
+def prototype(key: int | str | Prototype) -> Prototype:
+    """Look a prototype up by space-group number, name, or pass one through.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    if isinstance(key, Prototype):
+        return key
+    for proto in PROTOTYPES:
+        if key in (proto.space_group, proto.name):
+            return proto
+    known = ", ".join(f"{p.space_group} ({p.name})" for p in PROTOTYPES)
+    raise ValueError(f"unknown prototype {key!r}; expected one of: {known}")
+
+
+def _as_rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def _periodic_nn(atoms: Atoms) -> float:
+    """Nearest-neighbour distance of the infinite crystal (interior of a 3x3x3 block)."""
+    return float(nearest_neighbour_distances(atoms.repeat(3)).min())
+
+
+def build_prototype(
+    proto: int | str | Prototype,
+    element: str = "Cu",
+    rng: np.random.Generator | int | None = None,
+    *,
+    c_over_a: float | None = None,
+    nn_distance: float | None = None,
+) -> Atoms:
+    """Conventional cell of a prototype, checked by spglib.
+
+    Parameters
+    ----------
+    proto : int, str or Prototype
+        Space-group number (139, 141, 166, 194, 221, 225, 227, 229) or name.
+    element : str, default "Cu"
+        Chemical symbol of every atom.
+    rng : numpy.random.Generator, int or None
+        Draws c/a uniformly from the prototype's range when ``c_over_a`` is not
+        given; ``None`` with no ``c_over_a`` uses the middle of the range.
+    c_over_a : float, optional
+        Axial ratio of the tetragonal or hexagonal cell (ignored for cubic).
+        May be chosen near a collapse value (to study thresholds) but not at one.
+    nn_distance : float, optional
+        Nearest-neighbour distance in Å; default twice the element's covalent
+        radius.
+
+    Returns
+    -------
+    ase.Atoms
+        The periodic conventional cell, with ``info["space_group"]`` and
+        ``info["c_over_a"]``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown prototype or element, a non-positive length, or a
+        c/a within 1e-3 of a collapse value.
+    RuntimeError
+        If spglib (symprec 1e-3 Å) does not find the intended space group.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    proto = prototype(proto)
+    if element not in atomic_numbers or atomic_numbers[element] < 1:
+        raise ValueError(f"element must be a chemical symbol, got {element!r}")
+    if nn_distance is None:
+        nn_distance = 2 * float(covalent_radii[atomic_numbers[element]])
+    if not (isinstance(nn_distance, Real) and math.isfinite(nn_distance) and nn_distance > 0):
+        raise ValueError(f"nn_distance must be a positive length in Å, got {nn_distance!r}")
+    ratio = 1.0
+    if proto.c_over_a is not None:
+        low, high = proto.c_over_a
+        if c_over_a is None:
+            c_over_a = _as_rng(rng).uniform(low, high) if rng is not None else (low + high) / 2
+        if not (isinstance(c_over_a, Real) and math.isfinite(c_over_a) and c_over_a > 0):
+            raise ValueError(f"c_over_a must be a positive number, got {c_over_a!r}")
+        for value in proto.collapse:
+            if abs(c_over_a - value) < 1e-3:
+                raise ValueError(
+                    f"c_over_a={c_over_a:.4f} is where {proto.space_group} collapses to a "
+                    f"higher symmetry ({value:.4f}); choose another value"
+                )
+        ratio = float(c_over_a)
+    gamma = 120 if proto.lattice == "hexagonal" else 90
+    atoms = crystal(
+        element,
+        list(proto.basis),
+        spacegroup=proto.space_group,
+        cellpar=[1.0, 1.0, ratio, 90, 90, gamma],
+    )
+    atoms.set_cell(atoms.cell * (nn_distance / _periodic_nn(atoms)), scale_atoms=True)
+    found = space_group(atoms, symprec=1e-3)
+    if found != proto.space_group:
+        raise RuntimeError(
+            f"built {proto.name} (c/a={ratio:.4f}) but spglib finds space group {found}, "
+            f"not {proto.space_group}"
+        )
+    atoms.info.update(space_group=proto.space_group, c_over_a=ratio)
+    return atoms
+
+
+def random_rotation(atoms: Atoms, rng: np.random.Generator | int | None = None) -> Atoms:
+    """The structure (positions and cell) rotated by a uniformly random rotation.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    check_atoms(atoms)
+    matrix = Rotation.random(random_state=_as_rng(rng)).as_matrix()
+    rotated = atoms.copy()
+    rotated.set_cell(np.array(atoms.cell) @ matrix.T, scale_atoms=True)
+    return rotated
+
+
+def add_vacancies(atoms: Atoms, fraction: float, rng: np.random.Generator | int | None) -> Atoms:
+    """Remove ``int(N * fraction)`` atoms chosen at random.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure (normally the ~250-atom supercell).
+    fraction : float
+        Vacancy concentration, ``0 <= fraction < 1``.
+    rng : numpy.random.Generator, int or None
+        Source of randomness.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    check_atoms(atoms)
+    if not (isinstance(fraction, Real) and 0 <= fraction < 1):
+        raise ValueError(f"fraction must be in [0, 1), got {fraction!r}")
+    remove = _as_rng(rng).choice(len(atoms), int(len(atoms) * fraction), replace=False)
+    keep = np.setdiff1d(np.arange(len(atoms)), remove)
+    return atoms[keep]
+
+
+def add_displacements(atoms: Atoms, sigma: float, rng: np.random.Generator | int | None) -> Atoms:
+    """Displace every atom by a Gaussian vector of standard deviation ``sigma x NN`` per axis.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure.
+    sigma : float
+        Standard deviation as a fraction of the nearest-neighbour distance
+        (e.g. 0.02 = 2 % of NN), ``>= 0``.
+    rng : numpy.random.Generator, int or None
+        Source of randomness.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    check_atoms(atoms)
+    if not (isinstance(sigma, Real) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a non-negative fraction of the NN distance, got {sigma!r}")
+    displaced = atoms.copy()
+    if sigma > 0:
+        scale = sigma * nearest_neighbour_distance(atoms)
+        displaced.positions += _as_rng(rng).normal(scale=scale, size=(len(atoms), 3))
+    return displaced
+
+
+def sample_structure(
+    proto: int | str | Prototype,
+    rng: np.random.Generator | int | None = None,
+    *,
+    element: str | None = None,
+    c_over_a: float | None = None,
+    vacancies: float = 0.0,
+    displacements: float = 0.0,
+    n_atoms: int = 250,
+) -> Atoms:
+    """One structure through the whole 2018 pipeline.
+
+    Random element (unless given) and c/a -> conventional cell -> random
+    rotation -> standard conventional cell (spglib) -> supercell of about
+    ``n_atoms`` -> vacancies -> displacements. Defects come last, so every
+    structure is in the canonical orientation.
+
+    Returns
+    -------
+    ase.Atoms
+        With ``info`` keys ``space_group``, ``element``, ``c_over_a``,
+        ``vacancies``, ``displacements``.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    rng = _as_rng(rng)
+    if element is None:
+        element = str(rng.choice(ELEMENTS))
+    cell = build_prototype(proto, element, rng, c_over_a=c_over_a)
+    info = dict(cell.info)
+    rotated = random_rotation(cell, rng)
+    atoms = supercell(standard_conventional_cell(rotated), n_atoms)
+    atoms = add_displacements(add_vacancies(atoms, vacancies, rng), displacements, rng)
+    atoms.info.update(info, element=element, vacancies=vacancies, displacements=displacements)
+    return atoms
 
 
 def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:

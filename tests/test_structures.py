@@ -98,3 +98,108 @@ def test_bad_input_gets_clear_errors(call, error, fragment):
 def test_prototypes_are_the_eight_space_groups_of_the_paper():
     assert [p.space_group for p in PROTOTYPES] == [139, 141, 166, 194, 221, 225, 227, 229]
     assert structures.MAX_Z == 98
+
+
+# ---------------------------------------------------------------------------
+# Building, rotating and damaging structures (Chapter 2)
+# ---------------------------------------------------------------------------
+
+from crystal_course.diffraction import fingerprint  # noqa: E402
+from crystal_course.structures import (  # noqa: E402
+    CLASSES,
+    CLASSES_8,
+    add_displacements,
+    add_vacancies,
+    build_prototype,
+    class_index,
+    random_rotation,
+    sample_structure,
+)
+
+
+@pytest.mark.parametrize("proto", PROTOTYPES, ids=lambda p: str(p.space_group))
+def test_built_prototypes_have_their_space_group_for_sampled_shapes(proto):
+    rng = np.random.default_rng(proto.space_group)
+    for _ in range(5):
+        atoms = build_prototype(proto.space_group, "Cu", rng)
+        assert space_group(atoms) == proto.space_group == atoms.info["space_group"]
+        nn = 2 * 1.32  # twice copper's covalent radius
+        assert nearest_neighbour_distance(atoms.repeat(3)) == pytest.approx(nn, rel=0.1)
+        if proto.c_over_a:
+            assert proto.c_over_a[0] <= atoms.info["c_over_a"] <= proto.c_over_a[1]
+            assert min(abs(atoms.info["c_over_a"] - c) for c in proto.collapse or [99]) > 0.05
+
+
+def test_collapse_values_are_refused_but_near_ones_allowed():
+    with pytest.raises(ValueError, match="collapses"):
+        build_prototype(139, c_over_a=1.0)
+    with pytest.raises(ValueError, match="collapses"):
+        build_prototype(166, c_over_a=np.sqrt(6))
+    near = build_prototype(139, c_over_a=1.02)  # a slightly distorted bcc
+    assert space_group(near, symprec=1e-3) == 139
+    assert space_group(near, symprec=0.1) == 229  # a loose tolerance sees bcc
+
+
+def test_rotation_then_standardisation_restores_the_canonical_orientation():
+    rng = np.random.default_rng(0)
+    cell = build_prototype(194, "Mg", rng)
+    rotated = random_rotation(cell, rng)
+    assert not np.allclose(np.array(rotated.cell), np.array(cell.cell))
+    np.testing.assert_allclose(
+        np.sort(np.linalg.norm(rotated.positions[:, None] - rotated.positions[None], axis=-1)),
+        np.sort(np.linalg.norm(cell.positions[:, None] - cell.positions[None], axis=-1)),
+        atol=1e-10,
+    )
+    a = supercell(standard_conventional_cell(rotated), 120)
+    b = supercell(standard_conventional_cell(cell), 120)
+    np.testing.assert_allclose(fingerprint(a), fingerprint(b), atol=1e-5)
+
+
+def test_vacancies_remove_the_right_number_of_existing_atoms():
+    atoms = supercell(build_prototype(225, "Al"), 256)
+    damaged = add_vacancies(atoms, 0.25, np.random.default_rng(1))
+    assert len(damaged) == len(atoms) - int(len(atoms) * 0.25)
+    kept = {tuple(np.round(p, 8)) for p in damaged.positions}
+    assert kept <= {tuple(np.round(p, 8)) for p in atoms.positions}
+    again = add_vacancies(atoms, 0.25, np.random.default_rng(1))
+    np.testing.assert_array_equal(again.positions, damaged.positions)
+    assert len(add_vacancies(atoms, 0.0, 1)) == len(atoms)
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="fraction"):
+            add_vacancies(atoms, bad, 1)
+
+
+def test_displacements_have_sigma_times_nn_per_axis():
+    atoms = supercell(build_prototype(229, "Fe"), 2000)
+    nn = nearest_neighbour_distance(atoms)
+    moved = add_displacements(atoms, 0.05, np.random.default_rng(2))
+    step = moved.positions - atoms.positions
+    assert step.std(axis=0) == pytest.approx([0.05 * nn] * 3, rel=0.1)
+    np.testing.assert_array_equal(add_displacements(atoms, 0.0, 2).positions, atoms.positions)
+    with pytest.raises(ValueError, match="sigma"):
+        add_displacements(atoms, -0.01, 2)
+
+
+def test_sample_structure_runs_the_pipeline_in_order():
+    atoms = sample_structure(225, 7, vacancies=0.1, displacements=0.01)
+    assert atoms.info["space_group"] == 225 and atoms.info["element"] in structures.ELEMENTS
+    assert 200 <= len(atoms) / 0.9 <= 320
+    # Defects come after standardisation: the cell is the canonical cubic one.
+    cell = np.array(atoms.cell)
+    np.testing.assert_allclose(cell - np.diag(np.diag(cell)), 0, atol=1e-8)
+    same = sample_structure(225, 7, vacancies=0.1, displacements=0.01)
+    np.testing.assert_array_equal(same.positions, atoms.positions)
+
+
+def test_class_labels():
+    assert len(CLASSES) == 7 and len(CLASSES_8) == 8
+    assert class_index(166) == class_index(194) == 2
+    assert [class_index(p.space_group, merged=False) for p in PROTOTYPES] == list(range(8))
+    with pytest.raises(ValueError, match="space_group_number"):
+        class_index(1)
+    with pytest.raises(ValueError, match="unknown prototype"):
+        build_prototype(1)
+    with pytest.raises(ValueError, match="element"):
+        build_prototype(225, "Xx")
+    with pytest.raises(TypeError, match="rng"):
+        random_rotation(bulk("Cu"), "seed")

@@ -1,0 +1,460 @@
+"""The dataset of Chapter 2: fingerprints of sampled crystals, stored in checksummed chunks.
+
+Layout of a dataset directory::
+
+    manifest.json            parameters, seed, versions, class names, one entry per chunk
+    train-00000.npz          x (n, 64, 64, 3) float32, y (n,) int16, and per-structure metadata
+    ...
+    test_pristine-00000.npz
+    test_vacancies_0.25-00000.npz
+    test_displacements_0.02-00000.npz
+
+Parents and splits: every structure descends from a *parent* (prototype,
+element, c/a, rotation), drawn from the seed alone. The first ``n_per_class``
+parents of each class form the pristine training set; the next
+``n_test_per_class`` are held out, and every test set (pristine and defective)
+is made from those held-out parents only, so no parent is in both.
+
+Chunks are written to a temporary name and renamed, and the manifest is
+rewritten (atomically) after each chunk: an interrupted :func:`generate` resumes
+where it stopped, and :func:`load` verifies every chunk's SHA-256 checksum.
+Every random number comes from ``numpy.random.SeedSequence([seed, ...])`` keyed
+by the structure's parent and split, so the same seed gives byte-identical
+arrays whatever the chunk size or the number of processes.
+
+Command line::
+
+    python -m crystal_course.dataset generate PATH --n-per-class 40 --seed 0
+    python -m crystal_course.dataset info PATH
+
+Introduced in Chapter 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crystal_course import __version__
+from crystal_course.structures import CLASSES, PROTOTYPES, class_index, sample_structure
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+_GROUPS_OF_CLASS: list[list[int]] = [[] for _ in CLASSES]
+for _p in PROTOTYPES:
+    _GROUPS_OF_CLASS[class_index(_p.space_group)].append(_p.space_group)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Parameters of a generated dataset (all of them go into the manifest).
+
+    Attributes
+    ----------
+    n_per_class : int
+        Training (pristine) parents per class.
+    n_test_per_class : int
+        Held-out parents per class; every test set has this many per class.
+    vacancies : tuple of float
+        Vacancy fractions of the defective test sets.
+    displacements : tuple of float
+        Displacement standard deviations (fraction of NN) of the defective test sets.
+    seed : int
+        Seed of every random step.
+    n_atoms : int
+        Target cluster size.
+    chunk_size : int
+        Structures per stored chunk.
+    """
+
+    n_per_class: int
+    n_test_per_class: int
+    vacancies: tuple[float, ...] = (0.25,)
+    displacements: tuple[float, ...] = (0.02,)
+    seed: int = 0
+    n_atoms: int = 250
+    chunk_size: int = 256
+    splits: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("n_per_class", "n_test_per_class", "n_atoms", "chunk_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.n_per_class < 1 or self.chunk_size < 1 or self.n_atoms < 2:
+            raise ValueError("n_per_class and chunk_size must be >= 1 and n_atoms >= 2")
+        for v in self.vacancies:
+            if not 0 < v < 1:
+                raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
+        for d in self.displacements:
+            if not d > 0:
+                raise ValueError(f"displacements must be positive fractions of NN, got {d!r}")
+        object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
+        object.__setattr__(self, "displacements", tuple(float(d) for d in self.displacements))
+        splits = ["train"]
+        if self.n_test_per_class:
+            splits.append("test_pristine")
+            splits += [f"test_vacancies_{v:g}" for v in self.vacancies]
+            splits += [f"test_displacements_{d:g}" for d in self.displacements]
+        object.__setattr__(self, "splits", tuple(splits))
+
+    def defects(self, split: str) -> tuple[float, float]:
+        """``(vacancy fraction, displacement sigma)`` of a split."""
+        if split.startswith("test_vacancies_"):
+            return float(split.rsplit("_", 1)[1]), 0.0
+        if split.startswith("test_displacements_"):
+            return 0.0, float(split.rsplit("_", 1)[1])
+        return 0.0, 0.0
+
+    def parents(self, split: str) -> list[tuple[int, int]]:
+        """``(class, parent index)`` of every structure of a split, class by class."""
+        if split == "train":
+            indices = range(self.n_per_class)
+        else:
+            indices = range(self.n_per_class, self.n_per_class + self.n_test_per_class)
+        return [(c, i) for c in range(len(CLASSES)) for i in indices]
+
+
+def _item(config: DatasetConfig, split: str, cls: int, parent: int):
+    """Build one structure and its fingerprint; deterministic in its keys alone."""
+    from crystal_course.diffraction import fingerprint
+
+    groups = _GROUPS_OF_CLASS[cls]
+    group = groups[parent % len(groups)]  # merged classes alternate their space groups
+    parent_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0, cls, parent]))
+    atoms = sample_structure(group, parent_rng, n_atoms=config.n_atoms)
+    vacancies, displacements = config.defects(split)
+    if vacancies or displacements:
+        from crystal_course.structures import add_displacements, add_vacancies
+
+        split_key = config.splits.index(split)
+        defect_rng = np.random.default_rng(
+            np.random.SeedSequence([config.seed, 1, split_key, cls, parent])
+        )
+        atoms = add_displacements(
+            add_vacancies(atoms, vacancies, defect_rng), displacements, defect_rng
+        )
+    meta = (group, atoms.get_atomic_numbers()[0], atoms.info["c_over_a"], len(atoms))
+    return fingerprint(atoms), meta
+
+
+def _chunk(config: DatasetConfig, split: str, keys: list[tuple[int, int]]) -> dict:
+    results = [_item(config, split, cls, parent) for cls, parent in keys]
+    meta = np.array([m for _, m in results], dtype=float)
+    return {
+        "x": np.stack([x for x, _ in results]).astype(np.float32),
+        "y": np.array([cls for cls, _ in keys], dtype=np.int16),
+        "parent": np.array([parent for _, parent in keys], dtype=np.int32),
+        "space_group": meta[:, 0].astype(np.int16),
+        "atomic_number": meta[:, 1].astype(np.int16),
+        "c_over_a": meta[:, 2],
+        "n_atoms": meta[:, 3].astype(np.int32),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through ``write(handle)`` into a temporary file, then rename onto ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions() -> dict[str, str]:
+    import ase
+    import spglib
+
+    return {
+        "crystal_course": __version__,
+        "numpy": np.__version__,
+        "ase": ase.__version__,
+        "spglib": spglib.__version__,
+    }
+
+
+def _new_manifest(config: DatasetConfig) -> dict:
+    params = asdict(config)
+    params.pop("splits")
+    return {
+        "format": FORMAT_VERSION,
+        "parameters": params,
+        "splits": list(config.splits),
+        "class_names": list(CLASSES),
+        "versions": _versions(),
+        "fingerprint": {"n_pixels": 64, "angle_degrees": 45.0, "wavelength_m": 5e-12},
+        "chunks": {},
+    }
+
+
+def _save_manifest(path: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    _write_atomic(path / MANIFEST, lambda handle: handle.write(text))
+
+
+def generate(
+    path: str | os.PathLike,
+    n_per_class: int,
+    n_test_per_class: int | None = None,
+    *,
+    vacancies: tuple[float, ...] = (0.25,),
+    displacements: tuple[float, ...] = (0.02,),
+    seed: int = 0,
+    n_atoms: int = 250,
+    chunk_size: int = 256,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate (or finish generating) a dataset directory.
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset directory; created if missing.
+    n_per_class : int
+        Training parents per class (pristine structures).
+    n_test_per_class : int, optional
+        Held-out parents per class for the test sets; default
+        ``max(1, n_per_class // 4)``.
+    vacancies, displacements : tuple of float
+        Defect levels of the defective test sets (vacancy fraction; sigma as a
+        fraction of the nearest-neighbour distance).
+    seed : int
+        Seed of every random step.
+    n_atoms : int
+        Target cluster size.
+    chunk_size : int
+        Structures per chunk file.
+    n_jobs : int, optional
+        Worker processes (default: all cores).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The dataset directory.
+
+    Raises
+    ------
+    ValueError
+        If the directory holds a dataset made with other parameters.
+
+    Notes
+    -----
+    Introduced in Chapter 2. Chunks already present and intact are kept, so
+    calling it again after an interruption finishes the job.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    if n_test_per_class is None:
+        n_test_per_class = max(1, n_per_class // 4)
+    config = DatasetConfig(
+        n_per_class,
+        n_test_per_class,
+        tuple(vacancies),
+        tuple(displacements),
+        seed,
+        n_atoms,
+        chunk_size,
+    )
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = _new_manifest(config)
+    if (path / MANIFEST).exists():
+        old = json.loads((path / MANIFEST).read_text())
+        if old.get("parameters") != json.loads(json.dumps(manifest["parameters"])):
+            raise ValueError(
+                f"{path} holds a dataset made with other parameters {old.get('parameters')}; "
+                "use another directory or delete it"
+            )
+        for name, entry in old.get("chunks", {}).items():  # keep the intact chunks
+            chunk = path / name
+            if chunk.exists() and _sha256(chunk) == entry["sha256"]:
+                manifest["chunks"][name] = entry
+    todo = []
+    for split in config.splits:
+        keys = config.parents(split)
+        for start in range(0, len(keys), chunk_size):
+            name = f"{split}-{start // chunk_size:05d}.npz"
+            if name not in manifest["chunks"]:
+                todo.append((name, split, keys[start : start + chunk_size]))
+    total = sum(len(keys) for _, _, keys in todo)
+    n_jobs = n_jobs or os.cpu_count() or 1
+    _save_manifest(path, manifest)
+    with tqdm(
+        total=total, desc=f"dataset {path.name}", unit="structure", disable=not progress
+    ) as bar:
+        for name, split, keys in todo:
+            # Parallel inside a chunk: the chunk's items split among the workers.
+            pieces = np.array_split(np.arange(len(keys)), min(n_jobs * 4, len(keys)))
+            jobs = (delayed(_chunk)(config, split, [keys[i] for i in piece]) for piece in pieces)
+            parts = Parallel(n_jobs=n_jobs)(jobs) if n_jobs > 1 else [_chunk(config, split, keys)]
+            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            _write_atomic(path / name, lambda handle, a=arrays: np.savez_compressed(handle, **a))
+            manifest["chunks"][name] = {
+                "split": split,
+                "n": len(keys),
+                "sha256": _sha256(path / name),
+            }
+            _save_manifest(path, manifest)
+            bar.update(len(keys))
+    return path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded split: arrays, class names and the manifest.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        ``(N, 64, 64, 3)`` float32 fingerprints, channels last.
+    y : numpy.ndarray
+        ``(N,)`` int class labels, indices into ``class_names``.
+    class_names : tuple of str
+    meta : dict of str to numpy.ndarray
+        Per-structure ``parent``, ``space_group``, ``atomic_number``,
+        ``c_over_a`` and ``n_atoms``.
+    manifest : dict
+        Parameters, seed, versions and checksums.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    meta: dict
+    manifest: dict
+
+
+def load(path: str | os.PathLike, split: str = "train") -> Dataset:
+    """Load one split of a dataset, verifying every chunk's checksum.
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset directory made by :func:`generate`.
+    split : str, default "train"
+        One of the manifest's splits (e.g. ``"test_vacancies_0.25"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the manifest or a chunk is missing (naming the file).
+    ValueError
+        If a chunk is truncated or altered (checksum mismatch, naming the
+        file), the split is unknown, or the dataset is incomplete.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    path = Path(path)
+    if not (path / MANIFEST).exists():
+        raise FileNotFoundError(f"{path / MANIFEST} not found: is {path} a dataset directory?")
+    manifest = json.loads((path / MANIFEST).read_text())
+    if split not in manifest["splits"]:
+        raise ValueError(f"split must be one of {manifest['splits']}, got {split!r}")
+    config = DatasetConfig(**manifest["parameters"])
+    expected = -(-len(config.parents(split)) // config.chunk_size)
+    names = sorted(n for n, e in manifest["chunks"].items() if e["split"] == split)
+    if len(names) != expected:
+        raise ValueError(
+            f"{path}: split {split!r} has {len(names)} of {expected} chunks; "
+            "run generate() again to finish it"
+        )
+    parts = []
+    for name in names:
+        chunk = path / name
+        if not chunk.exists():
+            raise FileNotFoundError(f"{chunk} is listed in the manifest but missing")
+        if _sha256(chunk) != manifest["chunks"][name]["sha256"]:
+            raise ValueError(f"{chunk} is corrupt: its SHA-256 differs from the manifest")
+        with np.load(chunk) as data:
+            parts.append({k: data[k] for k in data.files})
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    x, y = arrays.pop("x"), arrays.pop("y").astype(np.int64)
+    return Dataset(x, y, tuple(manifest["class_names"]), arrays, manifest)
+
+
+def info(path: str | os.PathLike) -> str:
+    """A short text summary of a dataset directory (splits, sizes, parameters, versions).
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    manifest = json.loads((Path(path) / MANIFEST).read_text())
+    config = DatasetConfig(**manifest["parameters"])
+    lines = [f"dataset {path}", f"parameters: {manifest['parameters']}"]
+    for split in manifest["splits"]:
+        done = sum(e["n"] for e in manifest["chunks"].values() if e["split"] == split)
+        lines.append(f"  {split:28s} {done:6d} / {len(config.parents(split)):6d} structures")
+    lines.append(f"classes: {', '.join(manifest['class_names'])}")
+    lines.append(f"versions: {manifest['versions']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crystal_course.dataset",
+        description="Generate or inspect a crystal-course fingerprint dataset.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate (or resume) a dataset")
+    gen.add_argument("path")
+    gen.add_argument("--n-per-class", type=int, required=True)
+    gen.add_argument("--n-test-per-class", type=int, default=None)
+    gen.add_argument("--vacancies", type=float, nargs="*", default=[0.25])
+    gen.add_argument("--displacements", type=float, nargs="*", default=[0.02])
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--n-atoms", type=int, default=250)
+    gen.add_argument("--chunk-size", type=int, default=256)
+    gen.add_argument("--n-jobs", type=int, default=None)
+    gen.add_argument("--no-progress", action="store_true")
+    show = sub.add_parser("info", help="summarise a dataset")
+    show.add_argument("path")
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        generate(
+            args.path,
+            args.n_per_class,
+            args.n_test_per_class,
+            vacancies=tuple(args.vacancies),
+            displacements=tuple(args.displacements),
+            seed=args.seed,
+            n_atoms=args.n_atoms,
+            chunk_size=args.chunk_size,
+            n_jobs=args.n_jobs,
+            progress=not args.no_progress,
+        )
+    print(info(args.path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

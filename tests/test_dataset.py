@@ -1,0 +1,185 @@
+"""Dataset generation and storage (crystal_course.dataset)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from crystal_course import dataset
+from crystal_course.structures import CLASSES
+
+SMALL = dict(
+    n_per_class=2, n_test_per_class=1, n_atoms=40, vacancies=(0.25,), displacements=(0.02,), seed=3
+)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return dataset.generate(
+        tmp_path_factory.mktemp("ds") / "small", chunk_size=5, n_jobs=2, progress=False, **SMALL
+    )
+
+
+def test_splits_shapes_and_labels(small):
+    manifest = json.loads((small / dataset.MANIFEST).read_text())
+    assert manifest["splits"] == [
+        "train",
+        "test_pristine",
+        "test_vacancies_0.25",
+        "test_displacements_0.02",
+    ]
+    train = dataset.load(small, "train")
+    assert train.x.shape == (14, 64, 64, 3) and train.x.dtype == np.float32
+    assert train.class_names == CLASSES and len(CLASSES) == 7
+    assert np.bincount(train.y).tolist() == [2] * 7  # balanced by construction
+    assert 0 <= train.x.min() and train.x.max() <= 1
+    # Merged class 166+194 alternates its space groups.
+    assert set(train.meta["space_group"][train.y == 2]) == {166, 194}
+    vacancies = dataset.load(small, "test_vacancies_0.25")
+    pristine = dataset.load(small, "test_pristine")
+    assert (vacancies.meta["n_atoms"] < pristine.meta["n_atoms"]).all()
+
+
+def test_test_sets_come_from_held_out_parents_only(small):
+    train = dataset.load(small, "train")
+    for split in ("test_pristine", "test_vacancies_0.25", "test_displacements_0.02"):
+        test = dataset.load(small, split)
+        train_parents = set(zip(train.y, train.meta["parent"], strict=True))
+        test_parents = set(zip(test.y, test.meta["parent"], strict=True))
+        assert not train_parents & test_parents
+    # Defective test structures are defective copies of the pristine test parents.
+    pristine = dataset.load(small, "test_pristine")
+    displaced = dataset.load(small, "test_displacements_0.02")
+    np.testing.assert_array_equal(pristine.meta["parent"], displaced.meta["parent"])
+    np.testing.assert_array_equal(pristine.meta["c_over_a"], displaced.meta["c_over_a"])
+    assert not np.array_equal(pristine.x, displaced.x)
+
+
+def test_same_seed_gives_identical_arrays_whatever_the_chunking(small, tmp_path):
+    again = dataset.generate(tmp_path / "again", chunk_size=3, n_jobs=1, progress=False, **SMALL)
+    for split in ("train", "test_vacancies_0.25"):
+        a, b = dataset.load(small, split), dataset.load(again, split)
+        assert a.x.tobytes() == b.x.tobytes() and a.y.tobytes() == b.y.tobytes()
+    other = dataset.generate(
+        tmp_path / "other", chunk_size=5, progress=False, **{**SMALL, "seed": 4}
+    )
+    assert not np.array_equal(dataset.load(other).x, dataset.load(small).x)
+
+
+def test_altered_truncated_or_missing_chunks_are_named(small, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    chunk = copy / "train-00001.npz"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="train-00001.npz is corrupt"):
+        dataset.load(copy, "train")
+    chunk.write_bytes(bytes(data[:100]))  # truncated
+    with pytest.raises(ValueError, match="train-00001.npz is corrupt"):
+        dataset.load(copy, "train")
+    chunk.unlink()
+    with pytest.raises(FileNotFoundError, match="train-00001.npz"):
+        dataset.load(copy, "train")
+    dataset.load(copy, "test_pristine")  # other splits are unaffected
+    with pytest.raises(ValueError, match="split must be one of"):
+        dataset.load(copy, "validation")
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        dataset.load(tmp_path)
+
+
+def test_generate_repairs_damaged_chunks_and_refuses_other_parameters(small, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    (copy / "train-00000.npz").write_bytes(b"garbage")
+    dataset.generate(copy, chunk_size=5, progress=False, **SMALL)
+    np.testing.assert_array_equal(dataset.load(copy).x, dataset.load(small).x)
+    with pytest.raises(ValueError, match="other parameters"):
+        dataset.generate(copy, chunk_size=5, progress=False, **{**SMALL, "seed": 9})
+
+
+def test_interrupted_generation_resumes(small, tmp_path):
+    """Kill a generating process after its first chunk, then finish the job."""
+    target = tmp_path / "killed"
+    args = [
+        sys.executable,
+        "-m",
+        "crystal_course.dataset",
+        "generate",
+        str(target),
+        "--n-per-class",
+        "2",
+        "--n-test-per-class",
+        "1",
+        "--n-atoms",
+        "40",
+        "--seed",
+        "3",
+        "--chunk-size",
+        "5",
+        "--n-jobs",
+        "1",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = target / dataset.MANIFEST
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if manifest.exists() and json.loads(manifest.read_text())["chunks"]:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads(manifest.read_text())["chunks"]
+    assert 1 <= len(done) < 6, "the process was not interrupted midway"
+    with pytest.raises(ValueError, match="run generate"):
+        dataset.load(target, "test_displacements_0.02")
+    kept = {name: os.path.getmtime(target / name) for name in done}
+    dataset.generate(target, chunk_size=5, n_jobs=1, progress=False, **SMALL)
+    for name, mtime in kept.items():
+        assert os.path.getmtime(target / name) == mtime  # finished chunks are not redone
+    for split in json.loads(manifest.read_text())["splits"]:
+        np.testing.assert_array_equal(dataset.load(target, split).x, dataset.load(small, split).x)
+    assert not list(target.glob("*.tmp"))
+
+
+def test_command_line_help_and_info(small):
+    out = subprocess.run(
+        [sys.executable, "-m", "crystal_course.dataset", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "generate" in out and "info" in out
+    out = subprocess.run(
+        [sys.executable, "-m", "crystal_course.dataset", "info", str(small)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "train" in out and "14 /     14" in out
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"n_per_class": 0}, "n_per_class"),
+        ({"vacancies": (1.2,)}, "vacancy"),
+        ({"displacements": (-0.1,)}, "displacements"),
+        ({"chunk_size": 0}, "chunk_size"),
+    ],
+)
+def test_bad_parameters(kwargs, fragment, tmp_path):
+    with pytest.raises(ValueError, match=fragment):
+        dataset.generate(tmp_path, progress=False, **{**SMALL, **kwargs})
