@@ -40,7 +40,9 @@ class Settings:
     seed : int
         Base seed of every random step (structures, splits, weights).
     n_per_class : int
-        Structures generated per class for the training set.
+        Pristine training structures per class.
+    n_test_per_class : int
+        Held-out structures per class in each test set (pristine and defective).
     epochs : int
         Training epochs of the classifiers.
     batch_size : int
@@ -56,6 +58,7 @@ class Settings:
     mode: str
     seed: int
     n_per_class: int
+    n_test_per_class: int
     epochs: int
     batch_size: int
     n_pixels: int
@@ -64,10 +67,11 @@ class Settings:
 
 
 # The sizes of each mode. Full mode is paper scale: 7 classes x 1503 = 10,521
-# pristine structures, at least the 10,517 of Ziletti et al. (2018).
+# pristine structures, at least the 10,517 of Ziletti et al. (2018), and as many
+# defective copies in each test set.
 _MODE_SIZES: dict[str, dict[str, int]] = {
-    "quick": {"n_per_class": 40, "epochs": 3, "batch_size": 32},
-    "full": {"n_per_class": 1503, "epochs": 5, "batch_size": 32},
+    "quick": {"n_per_class": 40, "n_test_per_class": 10, "epochs": 3, "batch_size": 32},
+    "full": {"n_per_class": 1503, "n_test_per_class": 1503, "epochs": 5, "batch_size": 32},
 }
 
 

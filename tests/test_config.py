@@ -57,7 +57,8 @@ def test_modes_differ_in_scale_and_full_is_paper_scale(monkeypatch):
     assert quick.n_per_class < full.n_per_class
     assert quick.epochs <= full.epochs
     # Ziletti et al. (2018) used 10,517 pristine structures in 7 classes.
-    assert 7 * full.n_per_class >= 10_517
+    assert 7 * full.n_per_class >= 10_517 and 7 * full.n_test_per_class >= 10_517
+    assert quick.n_test_per_class < full.n_test_per_class
     assert full.epochs == 5 and full.batch_size == 32
 
 
