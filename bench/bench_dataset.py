@@ -50,8 +50,10 @@ def main() -> None:
     sizes = dict(n_per_class=1503, n_test_per_class=1503)  # config's full mode
     splits = dataset.DatasetConfig(**sizes).splits
     full = 7 * 1503 * len(splits)
-    print(f"projected full mode ({len(splits)} sets x 7 x 1503 = {full} structures): "
-          f"{full / parallel / 60:.1f} min")
+    print(
+        f"projected full mode ({len(splits)} sets x 7 x 1503 = {full} structures): "
+        f"{full / parallel / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

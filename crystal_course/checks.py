@@ -185,3 +185,65 @@ def check_ring_fraction(answer: float, n_pixels: int = 64) -> float:
         rtol=2e-3,
         hint="count the pixels with 5n/32 < r < n/2 - n/32, r measured from (n-1)/2.",
     )
+
+
+def loose_bcc_threshold(step: float = 0.005) -> float:
+    """Smallest c/a (on a grid from 1 + step) at which spglib, symprec 0.1 Å, sees bct 139.
+
+    For a bct iron-sized cell (nearest-neighbour distance 2.64 Å); below it the
+    loose tolerance reports bcc (229). Introduced in Chapter 2.
+    """
+    from crystal_course.structures import build_prototype, space_group
+
+    ratio = 1.0
+    while ratio < 1.3:
+        ratio = round(ratio + step, 10)
+        if space_group(build_prototype(139, "Fe", c_over_a=ratio), symprec=0.1) == 139:
+            return ratio
+    raise RuntimeError("no threshold below c/a = 1.3")
+
+
+def check_loose_threshold(answer: float) -> float:
+    """Exercise 2.1: the c/a where a loose spglib tolerance stops calling bct 'bcc'."""
+    return _check_close(
+        answer,
+        loose_bcc_threshold(),
+        "threshold c/a",
+        rtol=0.006,
+        hint="scan c/a upwards from 1.005 in steps of 0.005 with build_prototype(139, 'Fe', "
+        "c_over_a=...) and space_group(..., symprec=0.1).",
+    )
+
+
+def check_single_vacancy_group(answer: int) -> int:
+    """Exercise 2.2: space group of the 256-atom fcc cluster after removing one atom."""
+    from crystal_course.structures import build_prototype, space_group, supercell
+
+    if answer is Ellipsis or isinstance(answer, bool) or not isinstance(answer, int):
+        raise TypeError("space group: expected an int from 1 to 230")
+    expected = space_group(supercell(build_prototype(225, "Al"), 256)[1:], symprec=1e-3)
+    if answer != expected:
+        raise AssertionError(
+            f"space group {answer} is not right. Hint: which translations survive when one "
+            "atom of the cluster is missing? Ask spglib (symprec=1e-3)."
+        )
+    print(f"Correct: one vacancy leaves space group {expected}")
+    return expected
+
+
+def check_chunk_sha256(answer: str, path, chunk: str) -> str:
+    """Exercise 2.3: the SHA-256 of a dataset chunk, computed by hand, against the manifest."""
+    import json
+    from pathlib import Path
+
+    if not isinstance(answer, str):
+        raise TypeError("sha256: expected a hexadecimal string (hashlib's hexdigest())")
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    expected = manifest["chunks"][chunk]["sha256"]
+    if answer.lower() != expected:
+        raise AssertionError(
+            "sha256 differs from the manifest. Hint: hash the file's bytes "
+            "(open(..., 'rb')), not the loaded arrays."
+        )
+    print(f"Correct: {chunk} matches the manifest ({expected[:12]}...)")
+    return expected

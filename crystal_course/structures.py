@@ -690,3 +690,85 @@ def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:
         )
     cell = standard_conventional_cell(bulk(known[space_group_number].example))
     return supercell(cell, n_atoms)
+
+
+def _identified(atoms: Atoms, defect: str, level: float, seed: tuple, symprecs) -> list[bool]:
+    rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
+    damaged = (
+        add_vacancies(atoms, level, rng)
+        if defect == "vacancies"
+        else add_displacements(atoms, level, rng)
+    )
+    out = []
+    for symprec in symprecs:
+        try:
+            out.append(space_group(damaged, symprec=symprec) == atoms.info["space_group"])
+        except ValueError:  # spglib found nothing at all
+            out.append(False)
+    return out
+
+
+def identification_rates(
+    structures: list[Atoms],
+    defect: str,
+    levels: list[float],
+    symprecs: tuple[float, ...] = (1e-3, 0.1),
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Fraction of damaged structures whose spglib space group is still the intended one.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Pristine structures with ``info["space_group"]`` (e.g. from
+        :func:`sample_structure`).
+    defect : {"vacancies", "displacements"}
+        Which damage to apply: vacancy fraction, or Gaussian displacements with
+        sigma as a fraction of the nearest-neighbour distance.
+    levels : list of float
+        Defect levels.
+    symprecs : tuple of float
+        spglib tolerances in Å.
+    seed : int
+        Seed of the damage (each structure and level has its own stream).
+    n_jobs : int, optional
+        Worker processes (default: all cores).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(symprecs), len(levels))`` fractions in [0, 1].
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    import os
+
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    if defect not in ("vacancies", "displacements"):
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    for atoms in structures:
+        if "space_group" not in check_atoms(atoms).info:
+            raise ValueError("every structure needs info['space_group'] (use sample_structure)")
+    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
+    jobs = (
+        delayed(_identified)(structures[i], defect, levels[j], (seed, i, j), symprecs)
+        for i, j in tasks
+    )
+    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
+    hits = np.zeros((len(symprecs), len(levels)))
+    for (_, j), found in tqdm(
+        zip(tasks, results, strict=True),
+        total=len(tasks),
+        disable=not progress,
+        desc=f"spglib on {defect}",
+    ):
+        hits[:, j] += found
+    return hits / len(structures)

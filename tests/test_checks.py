@@ -71,3 +71,25 @@ def test_ring_fraction():
     assert checks.check_ring_fraction(((r > 10) & (r < 30)).mean()) == pytest.approx(0.6133, 1e-3)
     with pytest.raises(AssertionError):
         checks.check_ring_fraction(0.5)
+
+
+def test_chapter_2_checkers(tmp_path):
+    threshold = checks.loose_bcc_threshold()
+    assert 1.0 < threshold < 1.1
+    assert checks.check_loose_threshold(threshold) == threshold
+    with pytest.raises(AssertionError):
+        checks.check_loose_threshold(1.2)
+    assert checks.check_single_vacancy_group(221) == 221
+    with pytest.raises(AssertionError, match="translations"):
+        checks.check_single_vacancy_group(225)
+    with pytest.raises(TypeError):
+        checks.check_single_vacancy_group(...)
+    import hashlib
+    import json
+
+    (tmp_path / "c.npz").write_bytes(b"chunk bytes")
+    digest = hashlib.sha256(b"chunk bytes").hexdigest()
+    (tmp_path / "manifest.json").write_text(json.dumps({"chunks": {"c.npz": {"sha256": digest}}}))
+    assert checks.check_chunk_sha256(digest.upper(), tmp_path, "c.npz") == digest
+    with pytest.raises(AssertionError, match="bytes"):
+        checks.check_chunk_sha256("0" * 64, tmp_path, "c.npz")

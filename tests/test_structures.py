@@ -203,3 +203,20 @@ def test_class_labels():
         build_prototype(225, "Xx")
     with pytest.raises(TypeError, match="rng"):
         random_rotation(bulk("Cu"), "seed")
+
+
+def test_identification_rates_on_pristine_and_damaged_structures():
+    from crystal_course.structures import identification_rates
+
+    rng = np.random.default_rng(5)
+    pristine = [sample_structure(g, rng, n_atoms=60) for g in (225, 194)]
+    rates = identification_rates(pristine, "vacancies", [0.0, 0.3], n_jobs=1, progress=False)
+    assert rates.shape == (2, 2)
+    np.testing.assert_array_equal(rates[:, 0], 1.0)  # nothing removed: always right
+    np.testing.assert_array_equal(rates[:, 1], 0.0)  # 30 % removed: never
+    again = identification_rates(pristine, "displacements", [0.0, 0.002], n_jobs=2, progress=False)
+    assert again[1, 1] >= again[0, 1]  # the loose tolerance forgives at least as much
+    with pytest.raises(ValueError, match="defect"):
+        identification_rates(pristine, "strain", [0.1], progress=False)
+    with pytest.raises(ValueError, match="space_group"):
+        identification_rates([bulk("Cu")], "vacancies", [0.1], progress=False)
