@@ -44,7 +44,15 @@ from pathlib import Path
 import numpy as np
 
 from crystal_course import __version__
-from crystal_course.structures import CLASSES, PROTOTYPES, class_index, sample_structure
+from crystal_course.diffraction import fingerprint
+from crystal_course.structures import (
+    CLASSES,
+    PROTOTYPES,
+    add_displacements,
+    add_vacancies,
+    class_index,
+    sample_structure,
+)
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -126,16 +134,12 @@ class DatasetConfig:
 
 def _item(config: DatasetConfig, split: str, cls: int, parent: int):
     """Build one structure and its fingerprint; deterministic in its keys alone."""
-    from crystal_course.diffraction import fingerprint
-
     groups = _GROUPS_OF_CLASS[cls]
     group = groups[parent % len(groups)]  # merged classes alternate their space groups
     parent_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0, cls, parent]))
     atoms = sample_structure(group, parent_rng, n_atoms=config.n_atoms)
     vacancies, displacements = config.defects(split)
     if vacancies or displacements:
-        from crystal_course.structures import add_displacements, add_vacancies
-
         split_key = config.splits.index(split)
         defect_rng = np.random.default_rng(
             np.random.SeedSequence([config.seed, 1, split_key, cls, parent])
@@ -304,7 +308,10 @@ def generate(
             if name not in manifest["chunks"]:
                 todo.append((name, split, keys[start : start + chunk_size]))
     total = sum(len(keys) for _, _, keys in todo)
-    n_jobs = n_jobs or os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of processes, got {n_jobs!r}")
     _save_manifest(path, manifest)
     with tqdm(
         total=total, desc=f"dataset {path.name}", unit="structure", disable=not progress

@@ -178,6 +178,7 @@ def test_command_line_help_and_info(small):
         ({"vacancies": (1.2,)}, "vacancy"),
         ({"displacements": (-0.1,)}, "displacements"),
         ({"chunk_size": 0}, "chunk_size"),
+        ({"n_jobs": 0}, "n_jobs"),
     ],
 )
 def test_bad_parameters(kwargs, fragment, tmp_path):
