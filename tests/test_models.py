@@ -1,0 +1,110 @@
+"""The 2018 CNN, its training and evaluation (crystal_course.models, crystal_course.training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystal_course import models, training
+from crystal_course.diffraction import fingerprints
+from crystal_course.models import ziletti_cnn
+from crystal_course.structures import sample_structure
+
+
+def test_architecture_is_table_1():
+    model = ziletti_cnn()
+    assert model.count_params() == 365_719  # "about 366k" in the paper
+    assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 7)
+    convs = [model.get_layer(f"conv{i}") for i in range(1, 7)]
+    assert [c.filters for c in convs] == [32, 32, 16, 16, 8, 8]
+    assert all(c.kernel_size == (7, 7) and c.padding == "same" for c in convs)
+    # Every conv and dense layer has its non-linearity (the public reproduction had none).
+    assert all(c.activation.__name__ == "relu" for c in convs)
+    assert model.get_layer("dense").activation.__name__ == "relu"
+    assert model.get_layer("softmax").activation.__name__ == "softmax"
+    assert model.get_layer("dropout").rate == 0.25
+    names = [layer.name for layer in model.layers]
+    assert names.index("dense") < names.index("batchnorm") < names.index("softmax")
+
+
+def test_kernel_size_and_classes_change_the_parameter_count():
+    assert ziletti_cnn(kernel_size=3).count_params() < ziletti_cnn().count_params()
+    assert ziletti_cnn(n_classes=8).count_params() == 365_719 + 129
+    for bad in [dict(input_shape=(3, 64, 64)), dict(input_shape=(64, 64)), dict(n_classes=1)]:
+        with pytest.raises(ValueError):
+            ziletti_cnn(**bad)
+
+
+def test_validation_split_is_random_disjoint_and_complete():
+    fit, val = training.split_indices(100, 0.05, seed=0)
+    assert len(val) == 5 and len(fit) == 95
+    assert sorted(np.concatenate([fit, val])) == list(range(100))
+    assert set(val) != set(range(95, 100))  # not the tail, as Keras' validation_split is
+    again, _ = training.split_indices(100, 0.05, seed=0)
+    np.testing.assert_array_equal(again, fit)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        training.split_indices(10, 1.0, 0)
+
+
+def test_batches_are_one_hot_and_complete():
+    x = np.random.default_rng(0).random((10, 64, 64, 3), dtype=np.float32)
+    y = np.array([0, 1, 2] * 3 + [1])
+    batches = list(training.batches(x, y, n_classes=3, batch_size=4, shuffle_seed=1))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert labels.shape == (10, 3) and (labels.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(np.sort(labels.argmax(1)), np.sort(y))
+
+
+@pytest.fixture(scope="module")
+def fcc_bcc():
+    """A real two-class problem: 24 fcc and 24 bcc fingerprints from the pipeline."""
+    rng = np.random.default_rng(0)
+    atoms = [sample_structure(g, rng, n_atoms=120) for g in (225, 229) for _ in range(24)]
+    x = fingerprints(atoms, progress=False)
+    y = np.repeat([0, 1], 24)
+    return x, y
+
+
+def test_a_tiny_training_run_learns(fcc_bcc):
+    x, y = fcc_bcc
+    model = ziletti_cnn(n_classes=2, seed=0)
+    history = training.train(
+        model, x, y, epochs=4, batch_size=8, validation_fraction=0.25, seed=0, verbose=0
+    )
+    loss = history.history["loss"]
+    assert loss[-1] < loss[0]
+    assert "val_accuracy" in history.history  # validated on held-out structures
+    accuracy, confusion = training.evaluate(model, x, y)
+    assert accuracy >= 0.9, confusion
+    assert confusion.sum() == len(y) and confusion.shape == (2, 2)
+
+
+def test_evaluate_and_train_reject_wrong_shapes():
+    model = ziletti_cnn(n_classes=2)
+    with pytest.raises(ValueError, match="channels first"):
+        training.evaluate(model, np.zeros((2, 3, 64, 64), np.float32), np.zeros(2, int))
+    with pytest.raises(ValueError, match="integer labels"):
+        training.evaluate(model, np.zeros((2, 64, 64, 3), np.float32), np.array([0, 5]))
+    with pytest.raises(ValueError, match="shape"):
+        training.train(model, np.zeros((2, 32, 32, 3), np.float32), np.zeros(2, int), epochs=1)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    import json
+
+    import keras
+
+    model = ziletti_cnn(n_classes=3, seed=2)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    path = training.save_model(model, tmp_path / "m.keras", {"epochs": 1})
+    assert path.stat().st_size < 2_000_000  # no optimiser state
+    assert json.loads(path.with_suffix(".json").read_text()) == {"epochs": 1}
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_unknown_pretrained_model():
+    with pytest.raises(ValueError, match="available: ziletti_cnn"):
+        models.load_pretrained("resnet")
