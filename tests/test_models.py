@@ -108,3 +108,27 @@ def test_save_and_load_round_trip(tmp_path):
 def test_unknown_pretrained_model():
     with pytest.raises(ValueError, match="available: ziletti_cnn"):
         models.load_pretrained("resnet")
+
+
+def test_shipped_model_loads_and_its_card_says_how_it_was_made():
+    model = models.load_pretrained()
+    card = models.model_card()
+    assert model.count_params() == 365_719
+    assert card["command"].startswith("python -m crystal_course.training")
+    assert card["dataset"]["n_train"] >= 10_517  # paper scale
+    assert card["dataset"]["parameters"]["n_per_class"] == 1503
+    assert card["epochs"] == 5 and set(card["versions"]) >= {"keras", "tensorflow"}
+    assert set(card["test_accuracy"]) == {
+        "test_pristine",
+        "test_vacancies_0.25",
+        "test_displacements_0.02",
+    }
+
+
+def test_shipped_model_classifies_built_structures():
+    from ase.build import bulk
+
+    names, probabilities = models.predict_structures([bulk("Cu"), bulk("Fe"), bulk("Si")])
+    assert names == ["fcc (225)", "bcc (229)", "diamond (227)"]
+    assert probabilities.shape == (3, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
