@@ -247,3 +247,115 @@ def check_chunk_sha256(answer: str, path, chunk: str) -> str:
         )
     print(f"Correct: {chunk} matches the manifest ({expected[:12]}...)")
     return expected
+
+
+def check_conv_parameters(answer: int, layer: str = "conv3") -> int:
+    """Exercise 3.1: trainable parameters of one convolution of the 2018 CNN, by hand.
+
+    A ``k x k`` convolution from ``c_in`` to ``c_out`` channels has
+    ``k * k * c_in * c_out`` weights and ``c_out`` biases.
+    """
+    from crystal_course.models import ziletti_cnn
+
+    value = _as_number(answer, f"parameters of {layer}")
+    expected = ziletti_cnn().get_layer(layer).count_params()
+    if value != expected:
+        raise AssertionError(
+            f"parameters of {layer}: {value:g} is not right. Hint: kernel height x width x "
+            "input channels x filters, plus one bias per filter."
+        )
+    print(f"Correct: {layer} has {expected:,} parameters")
+    return expected
+
+
+def receptive_field(model, layer: str) -> int:
+    """Side (pixels of the input) of the region one unit of ``layer`` depends on.
+
+    Walks the layers up to ``layer``: a convolution of kernel ``k`` adds
+    ``(k - 1) x jump`` pixels, a pooling of size ``p`` adds ``(p - 1) x jump``
+    and multiplies the jump (the input-pixel stride between neighbouring units)
+    by its stride. Introduced in Chapter 3.
+    """
+    import keras
+
+    names = [item.name for item in model.layers]
+    if layer not in names:
+        raise ValueError(f"unknown layer {layer!r}; the model has {', '.join(names)}")
+    field, jump = 1, 1
+    for item in model.layers[: names.index(layer) + 1]:
+        if isinstance(item, keras.layers.Conv2D):
+            field += (item.kernel_size[0] - 1) * item.dilation_rate[0] * jump
+            jump *= item.strides[0]
+        elif isinstance(item, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
+            field += (item.pool_size[0] - 1) * jump
+            jump *= item.strides[0]
+    return field
+
+
+def check_receptive_field(answer: int, layer: str = "conv6") -> int:
+    """Exercise 3.2: receptive field of one unit of a conv layer of the 2018 CNN (pixels)."""
+    from crystal_course.models import ziletti_cnn
+
+    expected = receptive_field(ziletti_cnn(), layer)
+    return _check_close(
+        answer,
+        expected,
+        f"receptive field of {layer} (pixels)",
+        rtol=0,
+        hint="each 7x7 convolution adds 6 x (current jump) pixels; each 2x2 pooling adds "
+        "1 x (current jump) and doubles the jump.",
+    )
+
+
+def check_kernel_parameters(answer: int, kernel_size: int = 3) -> int:
+    """Exercise 3.3: total parameters of the 2018 CNN with ``kernel_size`` convolutions."""
+    from crystal_course.models import ziletti_cnn
+
+    expected = ziletti_cnn(kernel_size=kernel_size).count_params()
+    return _check_close(
+        answer,
+        expected,
+        f"parameters with {kernel_size}x{kernel_size} kernels",
+        rtol=0,
+        hint="build ziletti_cnn(kernel_size=...) and call count_params(); the dense layers "
+        "do not change.",
+    )
+
+
+def breaking_level(levels, rates, below: float = 0.5) -> float:
+    """First defect level at which a success rate falls below ``below``.
+
+    Returns ``inf`` if it never does. Introduced in Chapter 3.
+    """
+    levels = np.asarray(levels, dtype=float)
+    rates = np.asarray(rates, dtype=float)
+    if levels.shape != rates.shape or levels.ndim != 1:
+        raise ValueError(
+            f"levels and rates must be 1-D and alike, got {levels.shape}, {rates.shape}"
+        )
+    broken = np.flatnonzero(rates < below)
+    return float(levels[broken[0]]) if broken.size else math.inf
+
+
+def check_breaking_level(answer: float, sweep, symprec: float = 0.1) -> float:
+    """Exercise 3.4: smallest swept level at which spglib (``symprec``) fails on most structures.
+
+    Parameters
+    ----------
+    answer : float
+        The student's level (fraction, as in ``sweep.levels``).
+    sweep : crystal_course.training.SweepResult
+        The chapter's sweep.
+    symprec : float
+        Which spglib tolerance of the sweep.
+    """
+    if symprec not in sweep.symprecs:
+        raise ValueError(f"symprec must be one of {sweep.symprecs}, got {symprec!r}")
+    expected = breaking_level(sweep.levels, sweep.spglib[sweep.symprecs.index(symprec)])
+    return _check_close(
+        answer,
+        expected,
+        f"level where spglib (symprec {symprec:g} Å) breaks",
+        rtol=1e-9,
+        hint="take the first entry of sweep.levels whose spglib rate is below 0.5.",
+    )

@@ -186,6 +186,17 @@ def _version(module_name: str) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
+def device() -> str:
+    """The device this run computes on, e.g. ``"CPU (2 cores)"`` or ``"GPU (...)"``.
+
+    Notes
+    -----
+    Introduced in Chapter 1 (in the banner); Chapter 3 prints it with timings.
+    """
+    gpus = gpu_names()
+    return f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({settings().n_jobs} cores)"
+
+
 def banner(file=None) -> str:
     """Print (and return) the mode, versions and device of this run.
 
@@ -205,13 +216,11 @@ def banner(file=None) -> str:
     from crystal_course import __version__
 
     s = settings()
-    gpus = gpu_names()
-    device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({s.n_jobs} cores)"
     lines = [
         f"crystal_course {__version__} | mode: {s.mode} ({MODE_VARIABLE}=quick|full)",
         f"python {platform.python_version()} | numpy {_version('numpy')} | "
         f"ase {_version('ase')} | spglib {_version('spglib')}",
-        f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device}",
+        f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device()}",
     ]
     text = "\n".join(lines)
     print(text, file=file or sys.stdout)

@@ -151,6 +151,29 @@ def _item(config: DatasetConfig, split: str, cls: int, parent: int):
     return fingerprint(atoms), meta
 
 
+def sweep_item(atoms, defect: str, level: float, seed: tuple, symprecs):
+    """Damage one structure; return its fingerprint and spglib's verdicts.
+
+    The worker of :func:`crystal_course.training.defect_sweep`. It lives here,
+    away from Keras, so worker processes do not import TensorFlow.
+
+    Returns
+    -------
+    fingerprint : numpy.ndarray
+        ``(64, 64, 3)``.
+    found : list of bool
+        Whether spglib still finds ``atoms.info["space_group"]`` at each tolerance.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import damage, damage_seed, identified
+
+    damaged = damage(atoms, defect, level, damage_seed(*seed))
+    return fingerprint(damaged), identified(damaged, atoms.info["space_group"], symprecs)
+
+
 def _chunk(config: DatasetConfig, split: str, keys: list[tuple[int, int]]) -> dict:
     results = [_item(config, split, cls, parent) for cls, parent in keys]
     meta = np.array([m for _, m in results], dtype=float)

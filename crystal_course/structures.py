@@ -12,6 +12,7 @@ sampled prototypes, rotations and defects.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -23,6 +24,11 @@ from ase.data import atomic_numbers, covalent_radii
 from ase.spacegroup import crystal
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
+
+# spglib's C library prints warnings such as "Primitive lattice cleaning is
+# incomplete" straight to the terminal for heavily damaged cells; the course
+# measures and reports those failures itself. Set SPGLIB_WARNING=ON to see them.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 MAX_Z = 98
 """Heaviest element with tabulated form factors (californium)."""
@@ -628,6 +634,7 @@ def sample_structure(
     vacancies: float = 0.0,
     displacements: float = 0.0,
     n_atoms: int = 250,
+    standardise: bool = True,
 ) -> Atoms:
     """One structure through the whole 2018 pipeline.
 
@@ -635,6 +642,27 @@ def sample_structure(
     rotation -> standard conventional cell (spglib) -> supercell of about
     ``n_atoms`` -> vacancies -> displacements. Defects come last, so every
     structure is in the canonical orientation.
+
+    Parameters
+    ----------
+    proto : int, str or Prototype
+        Space group number or name of one of :data:`PROTOTYPES`.
+    rng : numpy.random.Generator, int or None
+        Source of randomness.
+    element : str, optional
+        Chemical symbol (default: drawn from :data:`ELEMENTS`).
+    c_over_a : float, optional
+        Axial ratio of a non-cubic prototype (default: drawn from its range).
+    vacancies : float, default 0
+        Vacancy fraction.
+    displacements : float, default 0
+        Displacement sigma as a fraction of the nearest-neighbour distance.
+    n_atoms : int, default 250
+        Target cluster size.
+    standardise : bool, default True
+        ``False`` skips spglib's standard conventional cell: the supercell is
+        built from the randomly rotated cell, so the crystal keeps a random
+        orientation (Chapter 3's look beyond the paper).
 
     Returns
     -------
@@ -652,10 +680,98 @@ def sample_structure(
     cell = build_prototype(proto, element, rng, c_over_a=c_over_a)
     info = dict(cell.info)
     rotated = random_rotation(cell, rng)
-    atoms = supercell(standard_conventional_cell(rotated), n_atoms)
+    atoms = supercell(standard_conventional_cell(rotated) if standardise else rotated, n_atoms)
     atoms = add_displacements(add_vacancies(atoms, vacancies, rng), displacements, rng)
     atoms.info.update(info, element=element, vacancies=vacancies, displacements=displacements)
     return atoms
+
+
+def sample_classes(
+    n_per_class: int, seed: int = 0, merged: bool = True, **kwargs
+) -> tuple[list[Atoms], np.ndarray]:
+    """``n_per_class`` structures of every class, through :func:`sample_structure`.
+
+    A merged class (166+194) alternates its space groups. Structure ``i`` of
+    class ``c`` has its own random stream ``SeedSequence([seed, 2, c, i])``,
+    distinct from the streams of :mod:`crystal_course.dataset`.
+
+    Parameters
+    ----------
+    n_per_class : int
+        Structures per class.
+    seed : int, default 0
+        Seed of every random step.
+    merged : bool, default True
+        Seven classes (:data:`CLASSES`) or eight (:data:`CLASSES_8`).
+    **kwargs
+        Passed to :func:`sample_structure` (e.g. ``standardise=False``).
+
+    Returns
+    -------
+    structures : list of ase.Atoms
+        Class by class, with ``info["space_group"]``.
+    labels : numpy.ndarray
+        ``(len(structures),)`` integer class labels.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, Integral) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+    n_classes = len(CLASSES if merged else CLASSES_8)
+    groups: list[list[int]] = [[] for _ in range(n_classes)]
+    for p in PROTOTYPES:
+        groups[class_index(p.space_group, merged)].append(p.space_group)
+    out, labels = [], []
+    for c, members in enumerate(groups):
+        for i in range(n_per_class):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 2, c, i]))
+            out.append(sample_structure(members[i % len(members)], rng, **kwargs))
+            labels.append(c)
+    return out, np.array(labels)
+
+
+def damage(atoms: Atoms, defect: str, level: float, rng: np.random.Generator | int | None) -> Atoms:
+    """A copy of ``atoms`` with vacancies or displacements at ``level``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The pristine structure.
+    defect : {"vacancies", "displacements"}
+        Vacancy fraction, or Gaussian displacements with sigma as a fraction of
+        the nearest-neighbour distance.
+    level : float
+        The fraction.
+    rng : numpy.random.Generator, int or None
+        Source of randomness.
+
+    Notes
+    -----
+    Introduced in Chapter 3 (defect sweeps).
+    """
+    if defect == "vacancies":
+        damaged = add_vacancies(atoms, level, rng)
+    elif defect == "displacements":
+        damaged = add_displacements(atoms, level, rng)
+    else:
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    damaged.info = dict(atoms.info)
+    return damaged
+
+
+def damage_seed(seed: int, structure: int, level: int) -> np.random.Generator:
+    """The random stream of structure ``structure`` at level index ``level`` of a sweep.
+
+    :func:`identification_rates` and :func:`crystal_course.training.defect_sweep`
+    both use it, so they damage the very same structures in the very same way.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    return np.random.default_rng(np.random.SeedSequence([seed, structure, level]))
 
 
 def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:
@@ -692,20 +808,27 @@ def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:
     return supercell(cell, n_atoms)
 
 
-def _identified(atoms: Atoms, defect: str, level: float, seed: tuple, symprecs) -> list[bool]:
-    rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
-    damaged = (
-        add_vacancies(atoms, level, rng)
-        if defect == "vacancies"
-        else add_displacements(atoms, level, rng)
-    )
+def identified(atoms: Atoms, space_group_number: int, symprecs=(1e-3, 0.1)) -> list[bool]:
+    """Whether spglib still finds ``space_group_number`` at each tolerance.
+
+    "Found nothing at all" counts as not identified.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
     out = []
     for symprec in symprecs:
         try:
-            out.append(space_group(damaged, symprec=symprec) == atoms.info["space_group"])
+            out.append(space_group(atoms, symprec=symprec) == space_group_number)
         except ValueError:  # spglib found nothing at all
             out.append(False)
     return out
+
+
+def _identified(atoms: Atoms, defect: str, level: float, seed: tuple, symprecs) -> list[bool]:
+    damaged = damage(atoms, defect, level, damage_seed(*seed))
+    return identified(damaged, atoms.info["space_group"], symprecs)
 
 
 def identification_rates(

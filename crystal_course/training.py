@@ -22,6 +22,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -169,6 +170,7 @@ def train(
         batches(x[fit], y[fit], n_classes, batch_size, shuffle_seed=seed),
         epochs=epochs,
         validation_data=validation,
+        shuffle=False,  # the pipeline shuffles (Keras would only warn that it cannot)
         verbose=verbose,
     )
 
@@ -195,6 +197,210 @@ def evaluate(
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (np.asarray(y), predicted), 1)
     return float(np.trace(confusion) / len(y)), confusion
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Accuracy against defect level for spglib and for classifiers, on the same structures.
+
+    Attributes
+    ----------
+    defect : str
+        ``"vacancies"`` or ``"displacements"``.
+    levels : tuple of float
+        Vacancy fractions, or displacement sigmas as fractions of the NN distance.
+    symprecs : tuple of float
+        spglib tolerances (Å).
+    spglib : numpy.ndarray
+        ``(len(symprecs), len(levels))`` share of structures whose space group
+        spglib still finds.
+    models : dict of str to numpy.ndarray
+        Classifier name -> ``(len(levels),)`` accuracy.
+    n_structures : int
+        Pristine structures damaged at every level.
+    """
+
+    defect: str
+    levels: tuple[float, ...]
+    symprecs: tuple[float, ...]
+    spglib: np.ndarray
+    models: dict
+    n_structures: int
+
+
+def defect_sweep(
+    structures: list,
+    defect: str,
+    levels: list[float],
+    models: dict[str, keras.Model],
+    symprecs: tuple[float, ...] = (1e-3, 0.1),
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Damage the same structures at increasing levels; score spglib and classifiers.
+
+    Structure ``i`` at level ``j`` is damaged with
+    :func:`crystal_course.structures.damage_seed` ``(seed, i, j)``, exactly as
+    in :func:`crystal_course.structures.identification_rates`, and the same
+    damaged structure is given to spglib (space group still found?) and, as a
+    fingerprint, to every model (class still right?).
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Pristine structures with ``info["space_group"]`` (e.g. from
+        :func:`crystal_course.structures.sample_classes`).
+    defect : {"vacancies", "displacements"}
+        Vacancy fraction or Gaussian displacements (sigma in units of NN).
+    levels : list of float
+        Defect levels.
+    models : dict of str to keras.Model
+        Classifiers over :data:`crystal_course.structures.CLASSES`, by display name.
+    symprecs : tuple of float, default (1e-3, 0.1)
+        spglib tolerances (Å).
+    seed : int, default 0
+        Seed of the damage.
+    n_jobs : int, optional
+        Worker processes (default: all cores).
+    progress : bool, default True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    SweepResult
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from crystal_course.dataset import sweep_item
+    from crystal_course.structures import CLASSES, check_atoms, class_index
+
+    if defect not in ("vacancies", "displacements"):
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict of name -> keras.Model")
+    for name, model in models.items():
+        if model.output_shape[-1] != len(CLASSES):
+            raise ValueError(
+                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
+            )
+    for atoms in structures:
+        if "space_group" not in check_atoms(atoms).info:
+            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
+    labels = np.array([class_index(a.info["space_group"]) for a in structures])
+    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
+    jobs = (
+        delayed(sweep_item)(structures[i], defect, levels[j], (seed, i, j), symprecs)
+        for i, j in tasks
+    )
+    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
+    results = list(tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} sweep"))
+    images = np.stack([image for image, _ in results]).astype(np.float32)
+    found = np.array([hit for _, hit in results], dtype=float)  # (tasks, symprecs)
+    shape = (len(levels), len(structures))
+    spglib = found.T.reshape(len(symprecs), *shape).mean(axis=2)
+    accuracy = {}
+    for name, model in models.items():
+        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
+    return SweepResult(defect, tuple(levels), tuple(symprecs), spglib, accuracy, len(structures))
+
+
+def plot_history(history, axes=None):
+    """Loss and accuracy per epoch, training and validation, side by side.
+
+    Parameters
+    ----------
+    history : keras.callbacks.History or dict
+        From :func:`train` (or its ``.history`` dict).
+    axes : pair of matplotlib.axes.Axes, optional
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import matplotlib.pyplot as plt
+
+    values = getattr(history, "history", history)
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        epochs = np.arange(1, len(values[metric]) + 1)
+        ax.plot(epochs, values[metric], "o-", label="training")
+        if f"val_{metric}" in values:
+            ax.plot(epochs, values[f"val_{metric}"], "s--", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss" if metric == "loss" else "accuracy")
+        ax.legend()
+    axes[0].set_yscale("log")
+    return axes
+
+
+def plot_confusion(confusion: np.ndarray, class_names, ax=None, title: str = ""):
+    """A seaborn heatmap of a confusion matrix (rows true, columns predicted), in percent.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    confusion = np.asarray(confusion)
+    if confusion.ndim != 2 or confusion.shape != (len(class_names), len(class_names)):
+        raise ValueError(
+            f"confusion must be ({len(class_names)}, {len(class_names)}), got {confusion.shape}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    percent = 100 * confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    sns.heatmap(
+        percent,
+        annot=True,
+        fmt=".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        cbar=False,
+        ax=ax,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        annot_kws={"size": 8},
+    )
+    accuracy = np.trace(confusion) / max(confusion.sum(), 1)
+    ax.set_title(f"{title}\naccuracy {100 * accuracy:.1f} %")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (% of row)")
+    return ax
+
+
+def plot_sweep(result: SweepResult, ax=None):
+    """Accuracy (%) against defect level: spglib at each tolerance and every classifier.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    x = 100 * np.asarray(result.levels)
+    for name, accuracy in result.models.items():
+        ax.plot(x, 100 * accuracy, "o-", label=name)
+    for symprec, rate in zip(result.symprecs, result.spglib, strict=True):
+        ax.plot(x, 100 * rate, "s--", label=f"spglib, symprec {symprec:g} Å")
+    ax.set_xlabel(
+        "vacancies (% of atoms)" if result.defect == "vacancies" else "displacement σ (% of NN)"
+    )
+    ax.set_ylabel("correctly classified (%)")
+    ax.set_ylim(-3, 103)
+    return ax
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from crystal_course import checks
@@ -93,3 +94,48 @@ def test_chapter_2_checkers(tmp_path):
     assert checks.check_chunk_sha256(digest.upper(), tmp_path, "c.npz") == digest
     with pytest.raises(AssertionError, match="bytes"):
         checks.check_chunk_sha256("0" * 64, tmp_path, "c.npz")
+
+
+def test_chapter_3_checkers():
+    from crystal_course.models import ziletti_cnn
+    from crystal_course.training import SweepResult
+
+    assert checks.check_conv_parameters(7 * 7 * 32 * 16 + 16, "conv3") == 25_104
+    assert checks.check_conv_parameters(7 * 7 * 3 * 32 + 32, "conv1") == 4_736
+    with pytest.raises(AssertionError, match="bias"):
+        checks.check_conv_parameters(7 * 7 * 32 * 16, "conv3")
+    # Receptive fields by the textbook recursion: 7, 13, 14 (pool), ..., 88.
+    model = ziletti_cnn()
+    assert [checks.receptive_field(model, f"conv{i}") for i in range(1, 7)] == [
+        7,
+        13,
+        26,
+        38,
+        64,
+        88,
+    ]
+    assert checks.receptive_field(model, "pool1") == 14
+    assert checks.check_receptive_field(88) == 88
+    with pytest.raises(ValueError, match="unknown layer"):
+        checks.receptive_field(model, "conv9")
+    # 3x3 kernels: every conv weight count scales by 9/49, the dense layers do not.
+    conv_weights = sum(
+        7 * 7 * a * b for a, b in [(3, 32), (32, 32), (32, 16), (16, 16), (16, 8), (8, 8)]
+    )
+    expected = model.count_params() - conv_weights + conv_weights * 9 // 49
+    assert checks.check_kernel_parameters(expected, 3) == expected
+    sweep = SweepResult(
+        "displacements",
+        (0.0, 0.005, 0.01),
+        (1e-3, 0.1),
+        np.array([[1, 0, 0], [1, 0.8, 0.2]]),
+        {},
+        10,
+    )
+    assert checks.breaking_level(sweep.levels, sweep.spglib[1]) == 0.01
+    assert checks.breaking_level([0, 1], [1, 1]) == float("inf")
+    assert checks.check_breaking_level(0.01, sweep, 0.1) == 0.01
+    with pytest.raises(AssertionError):
+        checks.check_breaking_level(0.005, sweep, 0.1)
+    with pytest.raises(ValueError, match="symprec"):
+        checks.check_breaking_level(0.01, sweep, 0.2)

@@ -132,3 +132,68 @@ def test_shipped_model_classifies_built_structures():
     assert names == ["fcc (225)", "bcc (229)", "diamond (227)"]
     assert probabilities.shape == (3, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_mixed_precision_computes_in_float16_but_answers_in_float32():
+    model = ziletti_cnn(mixed_precision=True, seed=0)
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    assert model.get_layer("conv1").variable_dtype == "float32"
+    assert model.get_layer("softmax").compute_dtype == "float32"
+    x = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    out = model.predict(x, verbose=0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-3)
+    # Default on a machine without a GPU (like CI): plain float32.
+    assert ziletti_cnn().get_layer("conv1").compute_dtype == "float32"
+
+
+def test_defect_sweep_damages_the_same_structures_as_identification_rates():
+    from crystal_course.structures import identification_rates, sample_classes
+
+    fresh, labels = sample_classes(1, seed=4, n_atoms=60)
+    assert len(fresh) == 7 and labels.tolist() == list(range(7))
+    model = models.load_pretrained()
+    levels = [0.0, 0.3]
+    sweep = training.defect_sweep(
+        fresh, "vacancies", levels, {"shipped": model}, seed=3, n_jobs=2, progress=False
+    )
+    rates = identification_rates(fresh, "vacancies", levels, seed=3, n_jobs=1, progress=False)
+    np.testing.assert_array_equal(sweep.spglib, rates)  # same damage, same verdicts
+    np.testing.assert_array_equal(sweep.spglib[:, 0], 1.0)
+    assert sweep.models["shipped"].shape == (2,) and sweep.models["shipped"][0] == 1.0
+    assert sweep.n_structures == 7 and sweep.levels == (0.0, 0.3)
+    with pytest.raises(ValueError, match="defect"):
+        training.defect_sweep(fresh, "strain", levels, {"m": model}, progress=False)
+    with pytest.raises(TypeError, match="dict"):
+        training.defect_sweep(fresh, "vacancies", levels, model, progress=False)
+    with pytest.raises(ValueError, match="outputs"):
+        training.defect_sweep(fresh, "vacancies", levels, {"m": ziletti_cnn(n_classes=2)})
+
+
+def test_plots_label_their_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.6],
+        "accuracy": [0.5, 0.9],
+        "val_accuracy": [0.4, 0.8],
+    }
+    loss_ax, acc_ax = training.plot_history(history)
+    assert loss_ax.get_xlabel() == "epoch" and "loss" in loss_ax.get_ylabel()
+    assert len(acc_ax.get_lines()) == 2
+    ax = training.plot_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"], title="t")
+    assert "87.5 %" in ax.get_title() and ax.get_xlabel() == "predicted class"
+    with pytest.raises(ValueError, match="confusion"):
+        training.plot_confusion(np.zeros((3, 3)), ["a", "b"])
+    sweep = training.SweepResult(
+        "displacements",
+        (0.0, 0.01),
+        (1e-3, 0.1),
+        np.array([[1, 0], [1, 0.5]]),
+        {"cnn": np.array([1.0, 1.0])},
+        4,
+    )
+    ax = training.plot_sweep(sweep)
+    assert "NN" in ax.get_xlabel() and len(ax.get_lines()) == 3

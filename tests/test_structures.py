@@ -220,3 +220,44 @@ def test_identification_rates_on_pristine_and_damaged_structures():
         identification_rates(pristine, "strain", [0.1], progress=False)
     with pytest.raises(ValueError, match="space_group"):
         identification_rates([bulk("Cu")], "vacancies", [0.1], progress=False)
+
+
+def test_sample_classes_is_balanced_deterministic_and_can_skip_standardisation():
+    from crystal_course.structures import CLASSES_8, class_index, sample_classes
+
+    first, labels = sample_classes(2, seed=1, n_atoms=40)
+    again, _ = sample_classes(2, seed=1, n_atoms=40)
+    assert np.bincount(labels).tolist() == [2] * 7
+    assert all(class_index(a.info["space_group"]) == y for a, y in zip(first, labels, strict=True))
+    groups = [a.info["space_group"] for a, y in zip(first, labels, strict=True) if y == 2]
+    assert sorted(groups) == [166, 194]  # the merged class alternates its groups
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    turned, _ = sample_classes(2, seed=1, n_atoms=40, standardise=False)
+    for a, b in zip(first, turned, strict=True):  # same crystals, different orientation
+        assert a.info["element"] == b.info["element"]
+        assert a.info["c_over_a"] == b.info["c_over_a"]
+    fcc = [a for a, y in zip(first, labels, strict=True) if y == class_index(225)][0]
+    fcc_turned = [a for a, y in zip(turned, labels, strict=True) if y == class_index(225)][0]
+    # Standardised cubic cells have their axes on x, y, z; the turned one does not.
+    np.testing.assert_allclose(fcc.cell.array, np.diag(np.diag(fcc.cell.array)), atol=1e-8)
+    assert np.abs(fcc_turned.cell.array - np.diag(np.diag(fcc_turned.cell.array))).max() > 0.1
+    _, eight = sample_classes(1, seed=0, merged=False, n_atoms=40)
+    assert len(eight) == len(CLASSES_8)
+    with pytest.raises(ValueError, match="n_per_class"):
+        sample_classes(0)
+
+
+def test_damage_copies_and_keeps_the_label():
+    from crystal_course.structures import damage, damage_seed
+
+    pristine = sample_structure(225, 0, n_atoms=100)
+    holes = damage(pristine, "vacancies", 0.25, damage_seed(0, 1, 2))
+    again = damage(pristine, "vacancies", 0.25, damage_seed(0, 1, 2))
+    assert len(holes) == len(pristine) - int(0.25 * len(pristine))
+    np.testing.assert_array_equal(holes.positions, again.positions)
+    assert holes.info["space_group"] == 225 and len(pristine) >= 100
+    shaken = damage(pristine, "displacements", 0.02, 0)
+    assert len(shaken) == len(pristine) and not np.allclose(shaken.positions, pristine.positions)
+    with pytest.raises(ValueError, match="defect"):
+        damage(pristine, "strain", 0.1, 0)
