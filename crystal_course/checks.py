@@ -359,3 +359,68 @@ def check_breaking_level(answer: float, sweep, symprec: float = 0.1) -> float:
         rtol=1e-9,
         hint="take the first entry of sweep.levels whose spglib rate is below 0.5.",
     )
+
+
+def _fcc_fingerprint() -> np.ndarray:
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.structures import reference_structure
+
+    return fingerprint(reference_structure(225))
+
+
+def check_peak_share(answer: float) -> float:
+    """Exercise 4.1: share of the fcc reference fingerprint's pixels that are peaks (>= 0.1 max)."""
+    from crystal_course.explain import peak_mask
+
+    return _check_close(
+        answer,
+        float(peak_mask(_fcc_fingerprint()).mean()),
+        "peak share",
+        rtol=1e-6,
+        hint="max over the colour channels, compare with 0.1 x the brightest pixel, and take "
+        "the mean of the boolean mask (a fraction, not a count).",
+    )
+
+
+def erased_peak_probability() -> float:
+    """Shipped model's fcc probability for the fcc reference fingerprint with its peaks set to 0.
+
+    Introduced in Chapter 4.
+    """
+    from crystal_course.explain import peak_mask
+    from crystal_course.models import load_pretrained
+    from crystal_course.structures import class_index
+
+    image = _fcc_fingerprint().copy()
+    image[peak_mask(image)] = 0.0
+    return float(load_pretrained().predict(image[None], verbose=0)[0, class_index(225)])
+
+
+def check_erased_probability(answer: float) -> float:
+    """Exercise 4.2: fcc probability after erasing the fingerprint's peak pixels."""
+    return _check_close(
+        answer,
+        erased_peak_probability(),
+        "fcc probability without the peaks",
+        rtol=1e-3,
+        hint="set image[explain.peak_mask(image)] = 0 (all three channels) and read column "
+        "structures.class_index(225) of model.predict(image[None]).",
+    )
+
+
+def check_dominant_filter(answer: int, layer: str = "conv1") -> int:
+    """Exercise 4.3: index of the filter of ``layer`` with the largest mean activation (fcc)."""
+    from crystal_course.explain import activations
+    from crystal_course.models import load_pretrained
+
+    acts = activations(load_pretrained(), _fcc_fingerprint(), [layer])[layer][0]
+    expected = int(acts.mean(axis=(0, 1)).argmax())
+    return int(
+        _check_close(
+            answer,
+            expected,
+            f"dominant filter of {layer}",
+            rtol=0,
+            hint="average the activations over the two pixel axes, then take argmax over filters.",
+        )
+    )

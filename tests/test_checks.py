@@ -139,3 +139,27 @@ def test_chapter_3_checkers():
         checks.check_breaking_level(0.005, sweep, 0.1)
     with pytest.raises(ValueError, match="symprec"):
         checks.check_breaking_level(0.01, sweep, 0.2)
+
+
+def test_chapter_4_checkers():
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.explain import peak_mask
+    from crystal_course.structures import reference_structure
+
+    image = fingerprint(reference_structure(225))
+    share = float(peak_mask(image).mean())
+    assert checks.check_peak_share(share) == pytest.approx(share)
+    with pytest.raises(AssertionError, match="fraction"):
+        checks.check_peak_share(float(peak_mask(image).sum()))
+    erased = checks.erased_peak_probability()
+    assert 0 <= erased < 0.5  # without its peaks the fcc fingerprint is no longer fcc
+    assert checks.check_erased_probability(erased) == pytest.approx(erased)
+    with pytest.raises(AssertionError):
+        checks.check_erased_probability(1.0)
+    from crystal_course.explain import activations
+    from crystal_course.models import load_pretrained
+
+    means = activations(load_pretrained(), image, ["conv1"])["conv1"][0].mean(axis=(0, 1))
+    assert checks.check_dominant_filter(int(means.argmax())) == int(means.argmax())
+    with pytest.raises(AssertionError, match="argmax"):
+        checks.check_dominant_filter(int(means.argmin()))

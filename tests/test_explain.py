@@ -1,0 +1,136 @@
+"""Response maps and their peak-overlap score (crystal_course.explain)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystal_course import explain
+from crystal_course.diffraction import fingerprint
+from crystal_course.models import load_pretrained, ziletti_cnn
+from crystal_course.structures import reference_structure
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_pretrained()
+
+
+@pytest.fixture(scope="module")
+def fcc():
+    return fingerprint(reference_structure(225))
+
+
+def test_activations_match_the_layer_outputs(shipped, fcc):
+    acts = explain.activations(shipped, fcc, ["conv1", "pool1", "conv6", "softmax"])
+    assert list(acts) == ["conv1", "pool1", "conv6", "softmax"]
+    for name, value in acts.items():
+        assert value.shape == (1, *shipped.get_layer(name).output.shape[1:])
+    np.testing.assert_allclose(acts["softmax"], shipped.predict(fcc[None], verbose=0), rtol=1e-5)
+    batch = explain.activations(shipped, np.stack([fcc, fcc]), ["conv2"])
+    assert batch["conv2"].shape == (2, 64, 64, 32)
+    everything = explain.activations(shipped, fcc)
+    assert "fingerprint" not in everything and "softmax" in everything
+    assert explain.conv_layers(shipped) == [f"conv{i}" for i in range(1, 7)]
+
+
+def test_attentive_maps_have_input_shape_and_structure(shipped, fcc):
+    maps, filters = explain.attentive_response_maps(shipped, fcc, "conv3", n_filters=3)
+    assert maps.shape == (3, 64, 64) and maps.dtype == np.float32
+    assert len(set(filters.tolist())) == 3 and filters.max() < 16
+    for m in maps:
+        assert m.min() >= 0 and m.max() == pytest.approx(1.0) and m.std() > 0.01
+    # The dominant filters are the ones with the largest mean activation.
+    mean = explain.activations(shipped, fcc, ["conv3"])["conv3"][0].mean(axis=(0, 1))
+    assert filters.tolist() == np.argsort(-mean, kind="stable")[:3].tolist()
+
+
+def test_deconvnet_back_projects_through_transposed_kernels():
+    """One conv layer, one filter, no ReLU in the way: the map is the correlation's adjoint."""
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(1, 3, padding="same", activation="linear", use_bias=False)
+    model = keras.Model(inputs, conv(inputs))
+    kernel = np.zeros((3, 3, 1, 1), np.float32)
+    kernel[1, 2, 0, 0] = 1.0  # output(i, j) = input(i, j + 1)
+    conv.set_weights([kernel])
+    x = np.zeros((8, 8, 1), np.float32)
+    x[4, 5, 0] = 1.0
+    maps, _ = explain.attentive_response_maps(model, x, conv.name, n_filters=1)
+    # The feature map lights (4, 4); back-projected it lands on the input pixel (4, 5).
+    assert np.unravel_index(maps[0].argmax(), maps[0].shape) == (4, 5)
+    assert maps[0].sum() == pytest.approx(1.0)
+
+
+def test_saliency_and_grad_cam(shipped, fcc):
+    for view in (explain.saliency(shipped, fcc), explain.grad_cam(shipped, fcc, "conv6")):
+        assert view.shape == (64, 64) and view.min() >= 0 and view.max() == pytest.approx(1.0)
+    other = explain.saliency(shipped, fcc, class_index=0)
+    assert not np.allclose(other, explain.saliency(shipped, fcc))
+    with pytest.raises(ValueError, match="class_index"):
+        explain.saliency(shipped, fcc, class_index=7)
+
+
+def test_peak_overlap_is_chance_for_random_maps_and_high_on_the_peaks(fcc):
+    peaks = explain.peak_mask(fcc)
+    assert 0 < peaks.mean() < 0.2
+    on_peaks = explain.peak_overlap(peaks.astype(float), fcc)
+    assert on_peaks == pytest.approx(1 / peaks.mean())
+    rng = np.random.default_rng(0)
+    random_scores = [explain.peak_overlap(rng.random((64, 64)), fcc) for _ in range(20)]
+    assert np.mean(random_scores) == pytest.approx(1.0, abs=0.05)
+    assert explain.peak_overlap(np.ones((64, 64)), fcc) == pytest.approx(1.0)
+    assert explain.peak_overlap((~peaks).astype(float), fcc) == 0.0
+    baseline = explain.shuffled_overlap(peaks.astype(float), fcc, n_shuffles=10, rng=1)
+    assert baseline.shape == (10,) and baseline.mean() == pytest.approx(1.0, abs=0.3)
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda m, x: explain.attentive_response_maps(m, x, "conv9"), "unknown layer"),
+        (lambda m, x: explain.attentive_response_maps(m, x, "pool1"), "not a Conv2D"),
+        (lambda m, x: explain.attentive_response_maps(m, x, "dense"), "conv1, conv2"),
+        (lambda m, x: explain.attentive_response_maps(m, x, "conv6", 9), "n_filters"),
+        (lambda m, x: explain.attentive_response_maps(m, np.stack([x, x]), "conv1"), "one image"),
+        (lambda m, x: explain.grad_cam(m, x, "flatten"), "not a Conv2D"),
+        (lambda m, x: explain.activations(m, x, ["nope"]), "unknown layer"),
+        (lambda m, x: explain.activations(m, x[..., 0]), "shape"),
+        (lambda m, x: explain.peak_overlap(np.ones((32, 32)), x), "like the fingerprint"),
+        (lambda m, x: explain.peak_overlap(np.zeros((64, 64)), x), "non-zero"),
+        (lambda m, x: explain.peak_mask(np.zeros((64, 64, 3))), "positive"),
+    ],
+)
+def test_bad_input_gets_clear_errors(shipped, fcc, call, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        call(shipped, fcc)
+
+
+def test_untrained_networks_work_too():
+    maps, _ = explain.attentive_response_maps(ziletti_cnn(seed=0), np.ones((64, 64, 3)), "conv6")
+    assert maps.shape == (4, 64, 64)
+
+
+def test_overlap_table_and_figure(shipped, fcc):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x = np.stack([fcc, fingerprint(reference_structure(229))])
+    table = explain.overlap_table(
+        {"shipped": shipped}, x, ["conv1", "conv6"], n_filters=2, n_shuffles=3, progress=False
+    )
+    assert list(table.index) == ["conv1", "conv6"]
+    assert list(table.columns) == ["shipped", "shuffled baseline"]
+    assert (table["shipped"] > 1.5).all()  # trained maps sit on the peaks
+    assert np.allclose(table["shuffled baseline"], 1, atol=0.25)
+    again = explain.overlap_table(
+        {"shipped": shipped}, x, ["conv1", "conv6"], n_filters=2, n_shuffles=3, progress=False
+    )
+    assert table.equals(again)  # seeded
+    fig = explain.plot_response_maps(x, np.zeros((1, 2, 64, 64)), ["fcc", "bcc"], ["conv1"])
+    assert len(fig.axes) == 3  # two panels and the colour bar
+    with pytest.raises(ValueError, match="row labels"):
+        explain.plot_response_maps(x, np.zeros((1, 2, 64, 64)), ["fcc"], ["conv1"])
+    with pytest.raises(TypeError, match="dict"):
+        explain.overlap_table(shipped, x)
