@@ -424,3 +424,49 @@ def check_dominant_filter(answer: int, layer: str = "conv1") -> int:
             hint="average the activations over the two pixel axes, then take argmax over filters.",
         )
     )
+
+
+def check_matching(answer: float, y_true, y_pred) -> float:
+    """Exercise 5.1: best one-to-one matching accuracy, found by trying every permutation."""
+    from crystal_course.clustering import cluster_accuracy
+
+    expected, _ = cluster_accuracy(y_true, y_pred)
+    return _check_close(
+        answer,
+        expected,
+        "matched accuracy",
+        rtol=1e-9,
+        hint="for each permutation p of the cluster labels, count samples with "
+        "p[cluster] == class; keep the best count and divide by the number of samples.",
+    )
+
+
+def check_components(answer: int, explained_variance_ratio, fraction: float = 0.9) -> int:
+    """Exercise 5.2: principal components needed for ``fraction`` of the variance."""
+    from crystal_course.clustering import n_components_for
+
+    expected = n_components_for(explained_variance_ratio, fraction)
+    return int(
+        _check_close(
+            answer,
+            expected,
+            f"components for {100 * fraction:.0f} % of the variance",
+            rtol=0,
+            hint="the first index where np.cumsum(ratio) reaches the fraction, plus one.",
+        )
+    )
+
+
+def check_k_accuracy(answer: float, embedding, y, k: int, seed: int = 0) -> float:
+    """Exercise 5.3: one-to-one accuracy of K-Means with ``k`` clusters on an embedding."""
+    from crystal_course.clustering import evaluate_clustering
+
+    expected = evaluate_clustering(embedding, y, k=k, seed=seed).accuracy
+    return _check_close(
+        answer,
+        expected,
+        f"accuracy with k = {k}",
+        rtol=1e-9,
+        hint="clustering.evaluate_clustering(embedding, y, k=...) with the chapter's seed; "
+        "unmatched clusters count as wrong.",
+    )

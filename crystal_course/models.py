@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ log quiet
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 ZILETTI_CONV = ((32, 32), (16, 16), (8, 8))
@@ -210,3 +211,139 @@ def predict_structures(
     images = fingerprints(clusters, progress=False, n_jobs=1)
     probabilities = model.predict(images, verbose=0)
     return [CLASSES[i] for i in probabilities.argmax(axis=1)], probabilities
+
+
+def dense_autoencoder(
+    input_shape: tuple[int, int, int] = (64, 64, 3),
+    hidden: tuple[int, ...] = (128, 64),
+    bottleneck: int = 2,
+    seed: int | None = None,
+) -> tuple[keras.Model, keras.Model]:
+    """The fully connected autoencoder of the 2021 term report (its Table 2).
+
+    Flattened image (64 x 64 x 3 = 12,288 inputs; the report's "12280" is a typo)
+    -> 128 -> 64 -> ``bottleneck`` (ReLU) -> 64 -> 128 (ReLU) -> 12,288 (tanh),
+    reshaped back to the image.
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default (64, 64, 3)
+        Image shape, channels last.
+    hidden : tuple of int, default (128, 64)
+        Widths of the encoder's hidden layers (mirrored in the decoder).
+    bottleneck : int, default 2
+        Size of the code.
+    seed : int, optional
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    autoencoder : keras.Model
+        Image -> reconstruction (uncompiled).
+    encoder : keras.Model
+        Image -> code, sharing the autoencoder's layers.
+
+    Notes
+    -----
+    Introduced in Chapter 5.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or min(shape) < 1 or bottleneck < 1 or not hidden:
+        raise ValueError(
+            f"need input_shape (height, width, channels), hidden widths and bottleneck >= 1; "
+            f"got {input_shape!r}, {hidden!r}, {bottleneck!r}"
+        )
+
+    def init(offset: int):
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+
+    size = shape[0] * shape[1] * shape[2]
+    inputs = keras.Input(shape=shape, name="image")
+    x = layers.Flatten(name="flatten")(inputs)
+    for i, width in enumerate(hidden, start=1):
+        x = layers.Dense(width, "relu", kernel_initializer=init(i), name=f"encode{i}")(x)
+    code = layers.Dense(bottleneck, "relu", kernel_initializer=init(0), name="bottleneck")(x)
+    x = code
+    for i, width in enumerate(reversed(hidden), start=1):
+        x = layers.Dense(width, "relu", kernel_initializer=init(10 + i), name=f"decode{i}")(x)
+    x = layers.Dense(size, "tanh", kernel_initializer=init(20), name="output")(x)
+    outputs = layers.Reshape(shape, name="image_out")(x)
+    return (
+        keras.Model(inputs, outputs, name="dense_autoencoder"),
+        keras.Model(inputs, code, name="dense_encoder"),
+    )
+
+
+def conv_autoencoder(
+    input_shape: tuple[int, int, int] = (64, 64, 3),
+    filters: tuple[int, ...] = (32, 16, 8),
+    bottleneck: int = 16,
+    seed: int | None = None,
+) -> tuple[keras.Model, keras.Model]:
+    """A convolutional autoencoder (the term report's suggested next step).
+
+    Encoder: per entry of ``filters`` a 3x3 'same' ReLU convolution and a 2x2
+    max pooling, then a dense ``bottleneck`` code. Decoder: dense back to the
+    last feature-map size, then per level a 2x2 upsampling and a 3x3 ReLU
+    convolution, and a 3x3 sigmoid convolution to the image channels
+    (fingerprints lie in [0, 1]).
+
+    Returns
+    -------
+    autoencoder, encoder : keras.Model
+        As :func:`dense_autoencoder`.
+
+    Raises
+    ------
+    ValueError
+        If the image sides are not divisible by ``2 ** len(filters)``.
+
+    Notes
+    -----
+    Introduced in Chapter 5.
+    """
+    shape = tuple(input_shape)
+    factor = 2 ** len(filters)
+    if len(shape) != 3 or shape[0] % factor or shape[1] % factor or bottleneck < 1:
+        raise ValueError(
+            f"input_shape must be (height, width, channels) with sides divisible by {factor}, "
+            f"and bottleneck >= 1; got {input_shape!r}, {bottleneck!r}"
+        )
+
+    def init(offset: int):
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+
+    inputs = keras.Input(shape=shape, name="image")
+    x = inputs
+    for i, f in enumerate(filters, start=1):
+        x = layers.Conv2D(
+            f, 3, padding="same", activation="relu", kernel_initializer=init(i), name=f"encode{i}"
+        )(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    small = tuple(x.shape[1:])
+    x = layers.Flatten(name="flatten")(x)
+    code = layers.Dense(bottleneck, kernel_initializer=init(0), name="bottleneck")(x)
+    x = layers.Dense(int(np.prod(small)), "relu", kernel_initializer=init(9), name="expand")(code)
+    x = layers.Reshape(small, name="unflatten")(x)
+    for i, f in enumerate(reversed(filters), start=1):
+        x = layers.UpSampling2D(2, name=f"up{i}")(x)
+        x = layers.Conv2D(
+            f,
+            3,
+            padding="same",
+            activation="relu",
+            kernel_initializer=init(10 + i),
+            name=f"decode{i}",
+        )(x)
+    outputs = layers.Conv2D(
+        shape[2],
+        3,
+        padding="same",
+        activation="sigmoid",
+        kernel_initializer=init(20),
+        name="image_out",
+    )(x)
+    return (
+        keras.Model(inputs, outputs, name="conv_autoencoder"),
+        keras.Model(inputs, code, name="conv_encoder"),
+    )

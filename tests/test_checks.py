@@ -163,3 +163,21 @@ def test_chapter_4_checkers():
     assert checks.check_dominant_filter(int(means.argmax())) == int(means.argmax())
     with pytest.raises(AssertionError, match="argmax"):
         checks.check_dominant_filter(int(means.argmin()))
+
+
+def test_chapter_5_checkers():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([1, 1, 0, 2, 2, 2])
+    assert checks.check_matching(5 / 6, y_true, y_pred) == pytest.approx(5 / 6)
+    with pytest.raises(AssertionError, match="permutation"):
+        checks.check_matching(0.5, y_true, y_pred)
+    ratio = np.array([0.7, 0.15, 0.1, 0.05])
+    assert checks.check_components(3, ratio, 0.9) == 3
+    with pytest.raises(AssertionError):
+        checks.check_components(2, ratio, 0.9)
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    points = np.array([[0, 0], [9, 9]])[y] + rng.normal(size=(40, 2))
+    assert checks.check_k_accuracy(1.0, points, y, k=2) == 1.0
+    with pytest.raises(AssertionError, match="unmatched"):
+        checks.check_k_accuracy(1.0, points, y, k=3)
