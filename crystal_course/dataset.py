@@ -39,6 +39,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -295,9 +296,6 @@ def generate(
     Introduced in Chapter 2. Chunks already present and intact are kept, so
     calling it again after an interruption finishes the job.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     if n_test_per_class is None:
         n_test_per_class = max(1, n_per_class // 4)
     config = DatasetConfig(
@@ -312,6 +310,14 @@ def generate(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(config)
+    todo = _resume(path, manifest, {split: config.parents(split) for split in config.splits},
+                   chunk_size)  # fmt: skip
+    _fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress)
+    return path
+
+
+def _resume(path: Path, manifest: dict, keys: dict, chunk_size: int) -> list:
+    """Keep the intact chunks of an earlier run; list the ``(name, split, keys)`` still to do."""
     if (path / MANIFEST).exists():
         old = json.loads((path / MANIFEST).read_text())
         if old.get("parameters") != json.loads(json.dumps(manifest["parameters"])):
@@ -324,12 +330,19 @@ def generate(
             if chunk.exists() and _sha256(chunk) == entry["sha256"]:
                 manifest["chunks"][name] = entry
     todo = []
-    for split in config.splits:
-        keys = config.parents(split)
-        for start in range(0, len(keys), chunk_size):
+    for split, split_keys in keys.items():
+        for start in range(0, len(split_keys), chunk_size):
             name = f"{split}-{start // chunk_size:05d}.npz"
             if name not in manifest["chunks"]:
-                todo.append((name, split, keys[start : start + chunk_size]))
+                todo.append((name, split, split_keys[start : start + chunk_size]))
+    return todo
+
+
+def _fill(path: Path, manifest: dict, todo: list, chunk, n_jobs, progress: bool) -> None:
+    """Build the listed chunks (``chunk(split, keys) -> arrays``), each written atomically."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
     total = sum(len(keys) for _, _, keys in todo)
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
@@ -342,8 +355,8 @@ def generate(
         for name, split, keys in todo:
             # Parallel inside a chunk: the chunk's items split among the workers.
             pieces = np.array_split(np.arange(len(keys)), min(n_jobs * 4, len(keys)))
-            jobs = (delayed(_chunk)(config, split, [keys[i] for i in piece]) for piece in pieces)
-            parts = Parallel(n_jobs=n_jobs)(jobs) if n_jobs > 1 else [_chunk(config, split, keys)]
+            jobs = (delayed(chunk)(split, [keys[i] for i in piece]) for piece in pieces)
+            parts = Parallel(n_jobs=n_jobs)(jobs) if n_jobs > 1 else [chunk(split, keys)]
             arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             _write_atomic(path / name, lambda handle, a=arrays: np.savez_compressed(handle, **a))
             manifest["chunks"][name] = {
@@ -353,6 +366,158 @@ def generate(
             }
             _save_manifest(path, manifest)
             bar.update(len(keys))
+
+
+# ---------------------------------------------------------------------------
+# Chapter 6: zone-axis patterns of random crystals in many space groups
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoneAxisConfig:
+    """Parameters of a zone-axis dataset (Chapter 6); all go into the manifest.
+
+    Attributes
+    ----------
+    space_groups : tuple of int
+        The classes, e.g. ``structures.SPACE_GROUP_SETS[20]``.
+    n_per_group : int
+        Training crystals per space group.
+    n_test_per_group : int
+        Held-out crystals per space group; each test set has this many.
+    vacancies : tuple of float
+        Vacancy fractions of the defective test sets.
+    seed : int
+        Seed of every random step.
+    n_pixels : int
+        Detector side (:func:`crystal_course.diffraction.zone_axis_detector`).
+    n_atoms : int
+        Crystallite size.
+    max_atoms : int
+        Largest conventional cell of the random crystals.
+    threshold, factor : float
+        Shaping parameters (:func:`crystal_course.shaping.shape_pattern`).
+    chunk_size : int
+        Structures per stored chunk.
+    """
+
+    space_groups: tuple[int, ...]
+    n_per_group: int
+    n_test_per_group: int
+    vacancies: tuple[float, ...] = (0.05, 0.1, 0.2)
+    seed: int = 0
+    n_pixels: int = 64
+    n_atoms: int = 500
+    max_atoms: int = 24
+    threshold: float = 50.0
+    factor: float = 1.7
+    chunk_size: int = 256
+    splits: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        groups = tuple(int(g) for g in self.space_groups)
+        if (
+            len(groups) < 2
+            or len(set(groups)) != len(groups)
+            or not all(1 <= g <= 230 for g in groups)
+        ):
+            raise ValueError(f"space_groups must be >= 2 distinct numbers in 1..230, got {groups}")
+        for name in ("n_per_group", "n_test_per_group", "n_pixels", "n_atoms", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for v in self.vacancies:
+            if not 0 < v < 1:
+                raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
+        object.__setattr__(self, "space_groups", groups)
+        object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
+        splits = ["train", "test_pristine"] + [f"test_vacancies_{v:g}" for v in self.vacancies]
+        object.__setattr__(self, "splits", tuple(splits))
+
+    def parents(self, split: str) -> list[tuple[int, int]]:
+        """``(class, parent index)`` of every crystal of a split."""
+        if split == "train":
+            indices = range(self.n_per_group)
+        else:
+            indices = range(self.n_per_group, self.n_per_group + self.n_test_per_group)
+        return [(c, i) for c in range(len(self.space_groups)) for i in indices]
+
+
+def _zone_axis_chunk(config: ZoneAxisConfig, split: str, keys: list[tuple[int, int]]) -> dict:
+    from crystal_course.diffraction import spherical_cluster, zone_axis_detector
+    from crystal_course.shaping import shaped_fingerprint
+    from crystal_course.structures import random_crystal, standard_conventional_cell
+
+    detector = zone_axis_detector(config.n_pixels)
+    shaped, spots, n_atoms = [], [], []
+    for cls, parent in keys:
+        group = config.space_groups[cls]
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 6, group, parent]))
+        cell = random_crystal(group, rng, max_atoms=config.max_atoms)
+        cluster = spherical_cluster(standard_conventional_cell(cell), config.n_atoms)
+        if split.startswith("test_vacancies_"):
+            fraction = float(split.rsplit("_", 1)[1])
+            defect_rng = np.random.default_rng(
+                np.random.SeedSequence([config.seed, 7, config.splits.index(split), group, parent])
+            )
+            cluster = add_vacancies(cluster, fraction, defect_rng)
+        a, b = shaped_fingerprint(cluster, detector, config.threshold, config.factor,
+                                  as_cluster=True)  # fmt: skip
+        shaped.append(a)
+        spots.append(b)
+        n_atoms.append(len(cluster))
+    return {
+        "x": np.stack(shaped).astype(np.uint8),
+        "spots": np.stack(spots).astype(np.uint8),
+        "y": np.array([cls for cls, _ in keys], dtype=np.int16),
+        "parent": np.array([parent for _, parent in keys], dtype=np.int32),
+        "space_group": np.array([config.space_groups[c] for c, _ in keys], dtype=np.int16),
+        "n_atoms": np.array(n_atoms, dtype=np.int32),
+    }
+
+
+def generate_zone_axis(
+    path: str | os.PathLike,
+    config: ZoneAxisConfig,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate (or finish) a zone-axis dataset: shaped and spot patterns, checksummed.
+
+    Same machinery as :func:`generate`: chunks written atomically, manifest with
+    parameters, versions and SHA-256 per chunk, resumable. Each chunk holds
+    ``x`` (shaped patterns, ``(n, n, 3)`` uint8 0-255), ``spots`` (the raw
+    zone-axis patterns, same shape), ``y`` (index into ``config.space_groups``)
+    and per-crystal metadata. Test crystals are held-out parents; the vacancy
+    test sets remove atoms from the test crystals' crystallites.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    import pyxtal
+
+    from crystal_course.structures import crystal_system
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    params = asdict(config)
+    params.pop("splits")
+    versions = _versions()
+    versions["pyxtal"] = pyxtal.__version__
+    manifest = {
+        "format": FORMAT_VERSION,
+        "kind": "zone_axis",
+        "parameters": params,
+        "splits": list(config.splits),
+        "split_sizes": {split: len(config.parents(split)) for split in config.splits},
+        "class_names": [f"{g} ({crystal_system(g)})" for g in config.space_groups],
+        "versions": versions,
+        "chunks": {},
+    }
+    keys = {split: config.parents(split) for split in config.splits}
+    todo = _resume(path, manifest, keys, config.chunk_size)
+    _fill(path, manifest, todo, partial(_zone_axis_chunk, config), n_jobs, progress)
     return path
 
 
@@ -379,6 +544,12 @@ class Dataset:
     class_names: tuple[str, ...]
     meta: dict
     manifest: dict
+
+
+def _split_size(manifest: dict, split: str) -> int:
+    if "split_sizes" in manifest:  # zone-axis datasets (Chapter 6)
+        return int(manifest["split_sizes"][split])
+    return len(DatasetConfig(**manifest["parameters"]).parents(split))
 
 
 def load(path: str | os.PathLike, split: str = "train") -> Dataset:
@@ -409,8 +580,7 @@ def load(path: str | os.PathLike, split: str = "train") -> Dataset:
     manifest = json.loads((path / MANIFEST).read_text())
     if split not in manifest["splits"]:
         raise ValueError(f"split must be one of {manifest['splits']}, got {split!r}")
-    config = DatasetConfig(**manifest["parameters"])
-    expected = -(-len(config.parents(split)) // config.chunk_size)
+    expected = -(-_split_size(manifest, split) // manifest["parameters"]["chunk_size"])
     names = sorted(n for n, e in manifest["chunks"].items() if e["split"] == split)
     if len(names) != expected:
         raise ValueError(
@@ -439,11 +609,10 @@ def info(path: str | os.PathLike) -> str:
     Introduced in Chapter 2.
     """
     manifest = json.loads((Path(path) / MANIFEST).read_text())
-    config = DatasetConfig(**manifest["parameters"])
     lines = [f"dataset {path}", f"parameters: {manifest['parameters']}"]
     for split in manifest["splits"]:
         done = sum(e["n"] for e in manifest["chunks"].values() if e["split"] == split)
-        lines.append(f"  {split:28s} {done:6d} / {len(config.parents(split)):6d} structures")
+        lines.append(f"  {split:28s} {done:6d} / {_split_size(manifest, split):6d} structures")
     lines.append(f"classes: {', '.join(manifest['class_names'])}")
     lines.append(f"versions: {manifest['versions']}")
     return "\n".join(lines)

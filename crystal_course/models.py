@@ -347,3 +347,231 @@ def conv_autoencoder(
         keras.Model(inputs, outputs, name="conv_autoencoder"),
         keras.Model(inputs, code, name="conv_encoder"),
     )
+
+
+@keras.saving.register_keras_serializable(package="crystal_course")
+class MCDropout(layers.Dropout):
+    """Dropout that :func:`mc_dropout_predict` can keep switched on at inference.
+
+    Behaves exactly like ``keras.layers.Dropout`` unless ``always_on`` is set.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(rate, **kwargs)
+        self.always_on = False
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=True if self.always_on else training)
+
+
+ZONE_AXIS_INPUTS = ("beam_x", "beam_y", "beam_z")
+"""Input names of :func:`msdn`: one shaped pattern per beam direction."""
+
+
+def _densenet_trunk(shape, blocks, growth, stem_filters, dropout, compression, init):
+    inputs = keras.Input(shape=shape, name="pattern")
+    x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False,
+                      kernel_initializer=init(), name="stem_conv")(inputs)  # fmt: skip
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    for b, n_layers in enumerate(blocks, start=1):
+        for i in range(1, n_layers + 1):
+            name = f"block{b}_layer{i}"
+            y = layers.BatchNormalization(name=f"{name}_bn1")(x)
+            y = layers.Activation("relu", name=f"{name}_relu1")(y)
+            y = layers.Conv2D(4 * growth, 1, use_bias=False, kernel_initializer=init(),
+                              name=f"{name}_conv1")(y)  # fmt: skip
+            y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+            y = layers.Activation("relu", name=f"{name}_relu2")(y)
+            y = layers.Conv2D(growth, 3, padding="same", use_bias=False,
+                              kernel_initializer=init(), name=f"{name}_conv2")(y)  # fmt: skip
+            y = MCDropout(dropout, name=f"{name}_dropout")(y)
+            x = layers.Concatenate(name=f"{name}_concat")([x, y])
+        if b < len(blocks):
+            channels = max(1, int(x.shape[-1] * compression))
+            x = layers.BatchNormalization(name=f"transition{b}_bn")(x)
+            x = layers.Activation("relu", name=f"transition{b}_relu")(x)
+            x = layers.Conv2D(channels, 1, use_bias=False, kernel_initializer=init(),
+                              name=f"transition{b}_conv")(x)  # fmt: skip
+            x = layers.AveragePooling2D(2, name=f"transition{b}_pool")(x)
+    x = layers.BatchNormalization(name="final_bn")(x)
+    x = layers.Activation("relu", name="final_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = MCDropout(dropout, name="features_dropout")(x)
+    return keras.Model(inputs, x, name="densenet_trunk")
+
+
+def msdn(
+    input_shape: tuple[int, int, int] = (64, 64, 1),
+    n_classes: int = 20,
+    blocks: tuple[int, ...] = (3, 6, 12, 8),
+    growth: int = 32,
+    stem_filters: int = 32,
+    dropout: float = 0.2,
+    compression: float = 0.5,
+    seed: int | None = None,
+) -> keras.Model:
+    """The multi-stream DenseNet (MSDN) of Tiong et al. (2020).
+
+    Three inputs -- the shaped patterns with the beam along x, y and z -- go
+    through **one** DenseNet trunk (shared weights: one set of variables, used
+    three times): a 7x7 stride-2 stem convolution and max pooling, dense blocks
+    of ``blocks`` layers (BN-ReLU-1x1 conv to ``4 x growth``, BN-ReLU-3x3 conv
+    to ``growth``, dropout, concatenation), 1x1 transitions with average pooling
+    between blocks, global average pooling and dropout. Each stream has its own
+    linear head. The model outputs the three streams' logits; the training loss
+    is the sum of the three softmax cross-entropies (Keras adds the outputs'
+    losses) and the prediction comes from the summed logits
+    (:func:`msdn_probabilities`).
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default (64, 64, 1)
+        One stream's input.
+    n_classes : int, default 20
+        Number of space groups.
+    blocks : tuple of int, default (3, 6, 12, 8)
+        Layers per dense block (the paper's; quick mode uses a smaller trunk).
+    growth : int, default 32
+        Channels each dense layer adds.
+    stem_filters : int, default 32
+        Filters of the stem convolution.
+    dropout : float, default 0.2
+        Rate of the trunk's :class:`MCDropout` layers (0 disables them).
+    compression : float, default 0.5
+        Channel factor of the transitions.
+    seed : int, optional
+        Seeds the weight initialisers.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``beam_x``, ``beam_y``, ``beam_z``; outputs ``logits_x``,
+        ``logits_y``, ``logits_z``. The trunk is the layer ``densenet_trunk``.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or min(shape[:2]) < 8 or n_classes < 2 or not blocks or growth < 1:
+        raise ValueError(
+            f"need input_shape (h, w, c) with sides >= 8, n_classes >= 2, blocks and growth; "
+            f"got {input_shape!r}, {n_classes!r}, {blocks!r}, {growth!r}"
+        )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    counter = iter(range(10_000))
+
+    def init():
+        offset = next(counter)
+        return keras.initializers.HeNormal(seed=None if seed is None else seed + offset)
+
+    trunk = _densenet_trunk(shape, tuple(blocks), growth, stem_filters, dropout, compression, init)
+    inputs = [keras.Input(shape=shape, name=name) for name in ZONE_AXIS_INPUTS]
+    outputs = [
+        layers.Dense(n_classes, kernel_initializer=init(), name=f"logits_{name[-1]}")(trunk(x))
+        for x, name in zip(inputs, ZONE_AXIS_INPUTS, strict=True)
+    ]
+    return keras.Model(inputs, outputs, name="msdn")
+
+
+def msdn_inputs(shaped: np.ndarray) -> list[np.ndarray]:
+    """Split ``(N, n, n, 3)`` shaped patterns (0-255) into the MSDN's three float inputs in [0, 1].
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    shaped = np.asarray(shaped)
+    if shaped.ndim != 4 or shaped.shape[-1] != 3:
+        raise ValueError(f"shaped must be (N, n, n, 3) with R, G, B = x, y, z, got {shaped.shape}")
+    return [shaped[..., k : k + 1].astype(np.float32) / 255 for k in range(3)]
+
+
+def _walk(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _walk(layer)
+
+
+def msdn_probabilities(model: keras.Model, inputs, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of an MSDN: softmax of the three streams' summed logits.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return np.asarray(keras.ops.softmax(sum(logits), axis=-1))
+
+
+def mc_dropout_predict(
+    model: keras.Model, inputs, passes: int = 100, batch_size: int = 256, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo dropout: mean and standard deviation of the probabilities over passes.
+
+    Every :class:`MCDropout` layer stays on while batch normalisation uses its
+    learned statistics; each pass is a different random sub-network. The
+    spread says how sure the network is (Tiong et al. use 500 passes).
+
+    Parameters
+    ----------
+    model : keras.Model
+        An :func:`msdn` (three logit outputs, summed) or any single-output
+        softmax classifier.
+    inputs : array or list of arrays
+        As for ``model.predict``.
+    passes : int, default 100
+        Forward passes.
+    batch_size : int, default 256
+    seed : int, default 0
+        Seeds the dropout masks: the same seed gives the same passes (each
+        layer's random state is restored afterwards).
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        ``(N, n_classes)`` each. ``std`` is zero when the model has no active
+        dropout.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be a positive integer, got {passes!r}")
+    dropouts = [
+        layer
+        for layer in _walk(model)
+        if isinstance(layer, MCDropout) and getattr(layer, "seed_generator", None) is not None
+    ]  # a rate of 0 has no random state and nothing to switch on
+    arrays = inputs if isinstance(inputs, list | tuple) else [inputs]
+    n = len(arrays[0])
+    samples = []
+    saved = [np.array(layer.seed_generator.state.numpy()) for layer in dropouts]
+    for i, layer in enumerate(dropouts):
+        layer.always_on = True
+        layer.seed_generator.state.assign(np.array([seed, i], dtype=saved[i].dtype))
+    try:
+        for _ in range(passes):
+            chunks = []
+            for start in range(0, n, batch_size):
+                batch = [a[start : start + batch_size] for a in arrays]
+                out = model(batch if len(batch) > 1 else batch[0], training=False)
+                if isinstance(out, list | tuple):
+                    out = keras.ops.softmax(sum(out), axis=-1)
+                chunks.append(np.asarray(out))
+            samples.append(np.concatenate(chunks))
+    finally:
+        for layer, state in zip(dropouts, saved, strict=True):
+            layer.always_on = False
+            layer.seed_generator.state.assign(state)
+    stacked = np.stack(samples)
+    return stacked.mean(axis=0), stacked.std(axis=0)

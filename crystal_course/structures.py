@@ -895,3 +895,156 @@ def identification_rates(
     ):
         hits[:, j] += found
     return hits / len(structures)
+
+
+# ---------------------------------------------------------------------------
+# Many space groups (Chapter 6): random crystals with pyxtal
+# ---------------------------------------------------------------------------
+
+CRYSTAL_SYSTEMS: tuple[tuple[str, int, int], ...] = (
+    ("triclinic", 1, 2),
+    ("monoclinic", 3, 15),
+    ("orthorhombic", 16, 74),
+    ("tetragonal", 75, 142),
+    ("trigonal", 143, 167),
+    ("hexagonal", 168, 194),
+    ("cubic", 195, 230),
+)
+"""The seven crystal systems and their space-group number ranges."""
+
+SPACE_GROUP_SETS: dict[int, tuple[int, ...]] = {
+    8: (139, 141, 166, 194, 221, 225, 227, 229),
+    20: (2, 11, 12, 14, 61, 62, 63, 71, 123, 139, 140, 141, 164, 166, 191, 194,
+         221, 225, 227, 229),
+    49: (2, 4, 5, 7, 9, 11, 12, 14, 15,
+         19, 29, 31, 33, 36, 38, 43, 51, 58, 60, 61, 62, 63, 64, 71,
+         88, 113, 121, 122, 123, 129, 139, 140, 141,
+         148, 160, 164, 166, 176, 186, 187, 191, 194,
+         205, 216, 221, 223, 225, 227, 229),
+    72: (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15,
+         19, 20, 29, 31, 33, 36, 38, 43, 51, 55, 57, 58, 59, 60, 61, 62, 63, 64, 65, 71, 72, 74,
+         88, 99, 107, 113, 121, 122, 123, 127, 129, 136, 139, 140, 141,
+         146, 148, 160, 164, 166, 167, 173, 176, 186, 187, 189, 191, 193, 194,
+         198, 205, 216, 217, 221, 223, 225, 227, 229),
+}  # fmt: skip
+"""Named sets of space groups for Chapter 6, nested (8 in 20 in 49 in 72).
+
+The 8-group set is the 2018 one. The larger sets span the seven crystal systems in
+roughly the proportions of Tiong et al. (2020); 72 = 2 triclinic, 12 monoclinic,
+22 orthorhombic, 13 tetragonal, 6 trigonal, 8 hexagonal and 9 cubic groups, chosen
+among the groups common in inorganic crystal databases.
+"""
+
+CHAPTER6_ELEMENTS: tuple[str, ...] = (
+    "Li", "Be", "B", "C", "N", "O", "F", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca",
+    "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Sr", "Y",
+    "Zr", "Nb", "Mo", "Ag", "Cd", "In", "Sn", "Sb", "Te", "Ba", "La", "W", "Pt", "Au", "Pb",
+    "Bi",
+)  # fmt: skip
+"""Elements the random crystals of Chapter 6 draw from."""
+
+
+def crystal_system(space_group_number: int) -> str:
+    """Name of the crystal system of a space group (1-230).
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    if isinstance(space_group_number, bool) or not isinstance(space_group_number, Integral):
+        raise TypeError(f"space_group_number must be an int, got {space_group_number!r}")
+    for name, low, high in CRYSTAL_SYSTEMS:
+        if low <= space_group_number <= high:
+            return name
+    raise ValueError(f"space_group_number must be in 1..230, got {space_group_number!r}")
+
+
+def _wyckoff_multiplicities(space_group_number: int) -> tuple[int, ...]:
+    from pyxtal.symmetry import Group
+
+    return tuple(sorted({w.multiplicity for w in Group(space_group_number)}))
+
+
+def random_crystal(
+    space_group_number: int,
+    rng: np.random.Generator | int | None = None,
+    max_species: int = 3,
+    max_atoms: int = 24,
+    elements: tuple[str, ...] = CHAPTER6_ELEMENTS,
+    symprec: float = 1e-3,
+    max_attempts: int = 30,
+) -> Atoms:
+    """A random crystal of a given space group, confirmed by spglib.
+
+    pyxtal places 1 to ``max_species`` elements on Wyckoff positions of the
+    group (each element on sites of one multiplicity, at most ``max_atoms``
+    atoms in the conventional cell). spglib then relabels the structure; if it
+    finds a different group (special positions can make a supergroup) the
+    structure is dropped and another is drawn. The result is spglib's standard
+    conventional cell, so the beam axes x, y, z of Chapter 6 are well defined.
+
+    Parameters
+    ----------
+    space_group_number : int
+        1 to 230.
+    rng : numpy.random.Generator, int or None
+        Source of randomness (also seeds pyxtal).
+    max_species : int, default 3
+        Largest number of elements.
+    max_atoms : int, default 24
+        Largest number of atoms in the conventional cell.
+    elements : tuple of str
+        Elements to draw from.
+    symprec : float, default 1e-3
+        spglib tolerance (Å).
+    max_attempts : int, default 30
+        Structures drawn before giving up.
+
+    Returns
+    -------
+    ase.Atoms
+        Standard conventional cell with ``info["space_group"]`` (spglib's).
+
+    Raises
+    ------
+    RuntimeError
+        If no structure of the group is confirmed within ``max_attempts``.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    from pyxtal import pyxtal
+
+    crystal_system(space_group_number)  # validates the number
+    rng = _as_rng(rng)
+    multiplicities = [m for m in _wyckoff_multiplicities(space_group_number) if m <= max_atoms]
+    for _ in range(max_attempts):
+        n_species = int(rng.integers(1, max_species + 1))
+        species = [str(s) for s in rng.choice(elements, n_species, replace=False)]
+        counts = [int(rng.choice(multiplicities)) for _ in species]
+        while sum(counts) > max_atoms and len(counts) > 1:
+            species.pop()
+            counts.pop()
+        seed = int(rng.integers(2**31 - 1))
+        crystal = pyxtal()
+        try:
+            crystal.from_random(3, space_group_number, species, counts, random_state=seed)
+        except Exception:  # pyxtal: composition incompatible or no valid placement
+            continue
+        if not crystal.valid:
+            continue
+        atoms = crystal.to_ase()
+        try:
+            found = space_group(atoms, symprec=symprec)
+        except ValueError:
+            continue
+        if found != space_group_number:
+            continue
+        cell = standard_conventional_cell(atoms, symprec=symprec)
+        cell.info.update(space_group=found, species=tuple(species), counts=tuple(counts))
+        return cell
+    raise RuntimeError(
+        f"no random crystal of space group {space_group_number} confirmed by spglib in "
+        f"{max_attempts} attempts"
+    )

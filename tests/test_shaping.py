@@ -1,0 +1,190 @@
+"""Chapter 6: random crystals, zone-axis patterns, shaping, the MSDN (issue 8 package parts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystal_course import dataset, diffraction, models, shaping, structures, training
+
+
+def test_space_group_sets_are_nested_and_span_the_crystal_systems():
+    sets = structures.SPACE_GROUP_SETS
+    assert {k: len(v) for k, v in sets.items()} == {8: 8, 20: 20, 49: 49, 72: 72}
+    assert sets[8] == (139, 141, 166, 194, 221, 225, 227, 229)  # the 2018 set
+    for small, big in [(8, 20), (20, 49), (49, 72)]:
+        assert set(sets[small]) <= set(sets[big])
+    systems = [structures.crystal_system(g) for g in sets[72]]
+    counts = {name: systems.count(name) for name, _, _ in structures.CRYSTAL_SYSTEMS}
+    assert counts == {"triclinic": 2, "monoclinic": 12, "orthorhombic": 22, "tetragonal": 13,
+                      "trigonal": 6, "hexagonal": 8, "cubic": 9}  # fmt: skip
+    assert len(set(systems[:0] + [structures.crystal_system(g) for g in sets[20]])) == 7
+    with pytest.raises(ValueError, match="1..230"):
+        structures.crystal_system(231)
+
+
+@pytest.mark.parametrize("group", [2, 14, 62, 139, 148, 194, 225])
+def test_random_crystals_are_relabelled_by_spglib(group):
+    atoms = structures.random_crystal(group, 3)
+    assert atoms.info["space_group"] == group == structures.space_group(atoms)
+    assert len(atoms) <= 24
+    again = structures.random_crystal(group, 3)
+    np.testing.assert_allclose(atoms.positions, again.positions)  # seeded
+    # Returned in spglib's standard orientation (a along x).
+    np.testing.assert_allclose(atoms.cell[0, 1:], 0, atol=1e-8)
+
+
+def test_zone_axis_patterns_follow_the_crystal_axes():
+    detector = diffraction.zone_axis_detector(64)
+    assert detector.wavelength == 3.5e-12
+    cubic = structures.build_prototype(225, "Cu")
+    patterns = diffraction.zone_axis_patterns(cubic, detector, n_atoms=300)
+    assert patterns.shape == (64, 64, 3) and patterns.dtype == np.float32
+    assert patterns.max() == 255 and patterns.min() == 0
+    np.testing.assert_array_equal(patterns, np.rint(patterns))  # 8-bit style
+    # fcc: x, y and z are equivalent directions; the three patterns agree up to rotation.
+    spots = [set(map(tuple, np.argwhere(patterns[..., k] >= 128))) for k in range(3)]
+    assert len(spots[0]) == len(spots[1]) == len(spots[2]) > 0
+    tetragonal = structures.build_prototype(139, "In", c_over_a=1.7)
+    p = diffraction.zone_axis_patterns(tetragonal, detector, n_atoms=300)
+    assert (p[..., 0] >= 128).sum() == (p[..., 1] >= 128).sum()  # a = b
+    assert not np.array_equal(p[..., 0] >= 128, p[..., 2] >= 128)  # c differs
+    cluster = diffraction.spherical_cluster(cubic, 300)
+    assert 250 < len(cluster) < 350
+    with pytest.raises(ValueError, match="q_max"):
+        diffraction.zone_axis_detector(64, q_max=-1)
+
+
+def _four_fold(n=64):
+    image = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    rows, cols = np.mgrid[0:n, 0:n]
+    for r, angle0, size in [(10, 0.3, 1.2), (17, 0.1, 1.0)]:
+        for k in range(4):
+            angle = angle0 + k * np.pi / 2
+            y, x = c + r * np.sin(angle), c + r * np.cos(angle)
+            image = np.maximum(image, 255 * np.exp(-((rows - y) ** 2 + (cols - x) ** 2) / size))
+    return image
+
+
+def test_nodes_and_the_distance_rule():
+    grid = np.array([[r, c] for r in (10.0, 20.0, 30.0) for c in (10.0, 20.0, 30.0)])
+    pairs = shaping.node_pairs(grid, factor=1.7)
+    lengths = np.linalg.norm(grid[pairs[:, 0]] - grid[pairs[:, 1]], axis=1)
+    # Edges (10) and diagonals (14.1 < 17) are joined; second neighbours (20) are not.
+    assert np.allclose(np.unique(np.round(lengths, 3)), [10.0, 14.142])
+    assert len(pairs) == 12 + 8
+    assert len(shaping.node_pairs(grid, factor=1.3)) == 12
+    # A near-duplicate of spot (10, 10) is not joined to it (0.7 px < min_separation);
+    # it joins the three spots within 1.7 x the new shortest distance (9.5 px).
+    close = np.vstack([grid, grid[:1] + 0.5])
+    pairs = shaping.node_pairs(close, 1.7, min_separation=2.0)
+    assert [0, 9] not in pairs.tolist() and len(pairs) == 20 + 3
+    centres, sizes = shaping.find_nodes(_four_fold())
+    assert len(centres) == 8 and (sizes > 0).all()
+    assert len(shaping.node_pairs(centres[:1])) == 0
+
+
+def test_shaping_keeps_a_four_fold_axis():
+    image = _four_fold()
+    shaped = shaping.shape_pattern(image)
+    assert shaped.shape == image.shape and shaped.max() <= 255
+    assert (shaped > 0).sum() > (image >= 50).sum()  # lines were drawn
+    np.testing.assert_allclose(np.rot90(shaped), shaped, atol=1e-3)
+    np.testing.assert_allclose(np.rot90(shaped, 2), shaped, atol=1e-3)
+
+
+def test_empty_flat_and_bad_patterns():
+    np.testing.assert_array_equal(shaping.shape_pattern(np.zeros((32, 32))), 0)
+    flat = np.full((32, 32), 200.0)
+    np.testing.assert_array_equal(shaping.shape_pattern(flat), flat)  # one node, no lines
+    for bad, fragment in [
+        (np.zeros((4, 8)), "square"),
+        (np.full((8, 8), 300.0), r"\[0, 255\]"),
+        (np.full((8, 8), np.nan), "finite"),
+        (np.zeros((8, 8, 3)), "2-D"),
+    ]:
+        with pytest.raises(ValueError, match=fragment):
+            shaping.shape_pattern(bad)
+
+
+def test_shaped_fingerprint_of_a_crystal():
+    shaped, spots = shaping.shaped_fingerprint(structures.random_crystal(62, 0), n_atoms=250)
+    assert shaped.shape == spots.shape == (64, 64, 3)
+    assert (shaped >= spots * (spots >= 50) - 1e-3).all()  # spots kept, lines added
+    assert (shaped > 0).sum() > (spots >= 50).sum()
+
+
+def test_msdn_shares_one_trunk_and_sums_the_losses():
+    model = models.msdn((32, 32, 1), 4, blocks=(2, 2), growth=4, stem_filters=8, seed=0)
+    trunk = model.get_layer("densenet_trunk")
+    heads = [model.get_layer(f"logits_{a}") for a in "xyz"]
+    assert len(model.trainable_weights) == len(trunk.trainable_weights) + 3 * 2
+    trunk_ids = {id(v) for v in trunk.trainable_weights}
+    assert len(trunk_ids) == len(trunk.trainable_weights)
+    assert model.count_params() == trunk.count_params() + sum(h.count_params() for h in heads)
+    rng = np.random.default_rng(0)
+    shaped = rng.integers(0, 256, (12, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(12) % 4
+    history = training.train_msdn(model, shaped, y, epochs=1, batch_size=4, seed=0)
+    assert "loss" in history.history
+    inputs = models.msdn_inputs(shaped)
+    one_hot = np.eye(4, dtype=np.float32)[y]
+    result = model.evaluate(inputs, [one_hot] * 3, verbose=0, return_dict=True)
+    per_stream = [result[k] for k in sorted(result) if k.endswith("_loss") and k != "loss"]
+    assert len(per_stream) == 3
+    assert result["loss"] == pytest.approx(sum(per_stream), rel=1e-4)
+    probabilities = models.msdn_probabilities(model, inputs)
+    logits = model.predict(inputs, verbose=0)
+    np.testing.assert_array_equal(probabilities.argmax(1), sum(logits).argmax(1))
+    with pytest.raises(ValueError, match="R, G, B"):
+        models.msdn_inputs(shaped[..., :2])
+
+
+def test_mc_dropout_spreads_only_with_dropout():
+    x = models.msdn_inputs(np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)))
+    with_dropout = models.msdn((32, 32, 1), 4, blocks=(2,), growth=4, stem_filters=8,
+                               dropout=0.5, seed=0)  # fmt: skip
+    mean, std = models.mc_dropout_predict(with_dropout, x, passes=8)
+    assert mean.shape == std.shape == (3, 4) and std.max() > 1e-4
+    np.testing.assert_allclose(mean.sum(axis=1), 1, rtol=1e-5)
+    again, _ = models.mc_dropout_predict(with_dropout, x, passes=8)
+    np.testing.assert_allclose(again, mean, rtol=1e-5)  # seeded
+    # Dropout is back off afterwards: plain predictions are deterministic.
+    first = models.msdn_probabilities(with_dropout, x)
+    np.testing.assert_allclose(models.msdn_probabilities(with_dropout, x), first)
+    without = models.msdn((32, 32, 1), 4, blocks=(2,), growth=4, stem_filters=8, dropout=0.0)
+    _, std0 = models.mc_dropout_predict(without, x, passes=4)
+    np.testing.assert_allclose(std0, 0, atol=1e-7)
+
+
+def test_top_k_accuracy():
+    p = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3]])
+    y = np.array([1, 2, 2])
+    assert training.top_k_accuracy(p, y, 1) == pytest.approx(1 / 3)
+    assert training.top_k_accuracy(p, y, 2) == pytest.approx(2 / 3)
+    assert training.top_k_accuracy(p, y, 3) == 1.0
+    with pytest.raises(ValueError, match="k must"):
+        training.top_k_accuracy(p, y, 4)
+
+
+def test_zone_axis_dataset_round_trip_and_resume(tmp_path):
+    config = dataset.ZoneAxisConfig((221, 229), 2, 1, vacancies=(0.1,), n_atoms=120,
+                                    chunk_size=2)  # fmt: skip
+    path = dataset.generate_zone_axis(tmp_path / "za", config, n_jobs=1, progress=False)
+    train = dataset.load(path, "train")
+    assert train.x.shape == (4, 64, 64, 3) and train.x.dtype == np.uint8
+    assert train.meta["spots"].shape == (4, 64, 64, 3)
+    assert train.class_names == ("221 (cubic)", "229 (cubic)")
+    holes = dataset.load(path, "test_vacancies_0.1")
+    assert (holes.meta["n_atoms"] < dataset.load(path, "test_pristine").meta["n_atoms"]).all()
+    # Resume: remove a chunk, generate again, get the same bytes back.
+    manifest = train.manifest
+    name = sorted(manifest["chunks"])[0]
+    before = (path / name).read_bytes()
+    (path / name).unlink()
+    dataset.generate_zone_axis(path, config, n_jobs=1, progress=False)
+    assert (path / name).read_bytes() == before
+    assert "split_sizes" in dataset.load(path, "train").manifest
+    with pytest.raises(ValueError, match="distinct"):
+        dataset.ZoneAxisConfig((221, 221), 2, 1)
