@@ -42,6 +42,25 @@ if "google.colab" in sys.modules:
     )"""
 
 
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue`` for numbers computed with NumPy.
+
+    NumPy scalars are converted to Python numbers first: glued as they are,
+    their text form is ``np.float64(...)``, which ``{glue:text}`name:.1f```
+    cannot format (a build warning, so a ``-W`` build fails).
+
+    Notes
+    -----
+    Introduced in Chapter 1; every chapter glues its numbers with it.
+    """
+    import numpy as np
+    from myst_nb import glue as myst_glue
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    return myst_glue(name, value, display=display)
+
+
 def repository_url(config_path: str | os.PathLike) -> str:
     """The repository URL from a Jupyter Book ``_config.yml``.
 

@@ -87,3 +87,25 @@ def test_chapters_follow_the_course_shape(root):
         for label in solutions:
             block = text.split(f"```{{solution-start}} {label}", 1)[1].split("```{solution-end}")[0]
             assert "checks.check_" in block, f"{source.name}: solution {label} has no checker"
+
+
+def test_chapters_glue_through_the_numpy_safe_wrapper(root):
+    """myst_nb.glue of a NumPy scalar renders as 'np.float64(...)' and breaks `make book`."""
+    for source in notebooks.chapter_sources(root / "book"):
+        text = source.read_text()
+        assert "from myst_nb import glue" not in text, source.name
+        if "glue(" in text:
+            assert "from crystal_course.notebooks import glue" in text, source.name
+
+
+def test_glue_wrapper_converts_numpy_scalars(monkeypatch):
+    import myst_nb
+    import numpy as np
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    notebooks.glue("x", np.float64(2.5))
+    notebooks.glue("n", np.int64(3))
+    notebooks.glue("s", "text")
+    assert seen == {"x": 2.5, "n": 3, "s": "text"}
+    assert type(seen["x"]) is float and type(seen["n"]) is int
