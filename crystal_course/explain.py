@@ -40,6 +40,14 @@ def _batch(model: keras.Model, x) -> np.ndarray:
     return x
 
 
+def _one_image(model: keras.Model, x) -> np.ndarray:
+    """``x`` as a batch of exactly one image."""
+    batch = _batch(model, x)
+    if len(batch) != 1:
+        raise ValueError(f"x must be one image, got a batch of {len(batch)}")
+    return batch
+
+
 def _layer(model: keras.Model, name: str, conv: bool = False):
     names = [layer.name for layer in model.layers]
     if name not in names:
@@ -193,9 +201,7 @@ def attentive_response_maps(
     import tensorflow as tf
 
     conv = _layer(model, layer, conv=True)
-    batch = _batch(model, x)
-    if len(batch) != 1:
-        raise ValueError(f"x must be one image, got a batch of {len(batch)}")
+    batch = _one_image(model, x)
     if not 1 <= n_filters <= conv.filters:
         raise ValueError(f"n_filters must be in [1, {conv.filters}], got {n_filters!r}")
     feature_maps = _deconvnet_forward(model, layer, tf.constant(batch))
@@ -243,9 +249,7 @@ def saliency(model: keras.Model, x, class_index: int | None = None) -> np.ndarra
     """
     import tensorflow as tf
 
-    batch = _batch(model, x)
-    if len(batch) != 1:
-        raise ValueError(f"x must be one image, got a batch of {len(batch)}")
+    batch = _one_image(model, x)
     c = _class_index(model, batch, class_index)
     image = tf.constant(batch)
     with tf.GradientTape() as tape:
@@ -283,9 +287,7 @@ def grad_cam(
     import tensorflow as tf
 
     conv = _layer(model, layer, conv=True)
-    batch = _batch(model, x)
-    if len(batch) != 1:
-        raise ValueError(f"x must be one image, got a batch of {len(batch)}")
+    batch = _one_image(model, x)
     c = _class_index(model, batch, class_index)
     sub = keras.Model(model.inputs, [conv.output, model.output])
     with tf.GradientTape() as tape:
