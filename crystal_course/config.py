@@ -76,6 +76,53 @@ _MODE_SIZES: dict[str, dict[str, int]] = {
 }
 
 
+@dataclass(frozen=True)
+class ZoneAxisSettings:
+    """Sizes of Chapter 6 (shaped patterns and the multi-stream DenseNet).
+
+    Attributes
+    ----------
+    sets : tuple of int
+        Sizes of :data:`crystal_course.structures.SPACE_GROUP_SETS` to train on;
+        the dataset holds the largest, the smaller sets are its subsets.
+    n_per_group, n_test_per_group : int
+        Training and held-out crystals per space group.
+    n_pixels : int
+        Detector side of the zone-axis patterns.
+    epochs : int
+        Training epochs of every classifier.
+    mc_passes : int
+        Forward passes of Monte Carlo dropout.
+    """
+
+    sets: tuple[int, ...]
+    n_per_group: int
+    n_test_per_group: int
+    n_pixels: int
+    epochs: int
+    mc_passes: int
+
+
+# Quick: both methods on the 8- and 20-group sets at 32x32 in about 3 min on 2 CPU
+# cores. Full: all four sets of Tiong et al. (2020) at 128x128 (a GPU job).
+_ZONE_AXIS_SIZES: dict[str, dict] = {
+    "quick": {"sets": (8, 20), "n_per_group": 24, "n_test_per_group": 6, "n_pixels": 32,
+              "epochs": 12, "mc_passes": 50},
+    "full": {"sets": (8, 20, 49, 72), "n_per_group": 150, "n_test_per_group": 30,
+             "n_pixels": 128, "epochs": 30, "mc_passes": 500},
+}  # fmt: skip
+
+
+def zone_axis_settings() -> ZoneAxisSettings:
+    """Chapter 6 sizes of the current mode (see :class:`ZoneAxisSettings`).
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    return ZoneAxisSettings(**_ZONE_AXIS_SIZES[mode()])
+
+
 @functools.lru_cache(maxsize=1)
 def gpu_names() -> tuple[str, ...]:
     """Names of the GPUs TensorFlow can see; empty without TensorFlow or GPU.

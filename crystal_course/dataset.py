@@ -635,6 +635,15 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--chunk-size", type=int, default=256)
     gen.add_argument("--n-jobs", type=int, default=None)
     gen.add_argument("--no-progress", action="store_true")
+    zone = sub.add_parser("zone-axis", help="generate (or resume) a Chapter 6 dataset")
+    zone.add_argument("path")
+    zone.add_argument("--groups", type=int, default=20, help="size of SPACE_GROUP_SETS")
+    zone.add_argument("--n-per-group", type=int, required=True)
+    zone.add_argument("--n-test-per-group", type=int, required=True)
+    zone.add_argument("--n-pixels", type=int, default=64)
+    zone.add_argument("--seed", type=int, default=0)
+    zone.add_argument("--n-jobs", type=int, default=None)
+    zone.add_argument("--no-progress", action="store_true")
     show = sub.add_parser("info", help="summarise a dataset")
     show.add_argument("path")
     args = parser.parse_args(argv)
@@ -651,6 +660,14 @@ def main(argv: list[str] | None = None) -> int:
             n_jobs=args.n_jobs,
             progress=not args.no_progress,
         )
+    if args.command == "zone-axis":
+        from crystal_course.structures import SPACE_GROUP_SETS
+
+        zone_config = ZoneAxisConfig(
+            SPACE_GROUP_SETS[args.groups], args.n_per_group, args.n_test_per_group,
+            seed=args.seed, n_pixels=args.n_pixels,
+        )  # fmt: skip
+        generate_zone_axis(args.path, zone_config, args.n_jobs, not args.no_progress)
     print(info(args.path))
     return 0
 
