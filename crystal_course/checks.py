@@ -470,3 +470,58 @@ def check_k_accuracy(answer: float, embedding, y, k: int, seed: int = 0) -> floa
         hint="clustering.evaluate_clustering(embedding, y, k=...) with the chapter's seed; "
         "unmatched clusters count as wrong.",
     )
+
+
+def check_line_count(answer: int, centres, factor: float = 1.7, min_separation: float = 2.0) -> int:
+    """Exercise 6.1: lines the shaping rule draws between the given node centres (pixels)."""
+    from crystal_course.shaping import node_pairs
+
+    expected = len(node_pairs(np.asarray(centres, dtype=float), factor, min_separation))
+    return int(
+        _check_close(
+            answer,
+            expected,
+            f"lines with factor {factor:g}",
+            rtol=0,
+            hint="compute every pair distance, drop pairs closer than min_separation, then "
+            "count the pairs no longer than factor x the shortest remaining distance.",
+        )
+    )
+
+
+def check_top_k(answer: float, probabilities, y, k: int) -> float:
+    """Exercise 6.2: top-``k`` accuracy of predicted probabilities."""
+    from crystal_course.training import top_k_accuracy
+
+    expected = top_k_accuracy(np.asarray(probabilities), np.asarray(y), k)
+    return _check_close(
+        answer,
+        expected,
+        f"top-{k} accuracy",
+        rtol=1e-9,
+        hint=f"a sample counts if its true class is among the {k} largest probabilities "
+        "(np.argsort(-p, axis=1)[:, :k]); divide the count by the number of samples.",
+    )
+
+
+def dense_block_channels(stem_filters: int, growth: int, n_layers: int) -> int:
+    """Channels leaving the first dense block of a built :func:`~crystal_course.models.msdn`."""
+    from crystal_course.models import msdn
+
+    model = msdn((32, 32, 1), 2, blocks=(n_layers,), growth=growth, stem_filters=stem_filters)
+    trunk = model.get_layer("densenet_trunk")
+    return int(trunk.get_layer(f"block1_layer{n_layers}_concat").output.shape[-1])
+
+
+def check_block_channels(answer: int, stem_filters: int, growth: int, n_layers: int) -> int:
+    """Exercise 6.3: channels after a dense block, read off a real model."""
+    expected = dense_block_channels(stem_filters, growth, n_layers)
+    return int(
+        _check_close(
+            answer,
+            expected,
+            f"channels after {n_layers} dense layers",
+            rtol=0,
+            hint="every dense layer concatenates `growth` new channels to everything before it.",
+        )
+    )

@@ -181,3 +181,20 @@ def test_chapter_5_checkers():
     assert checks.check_k_accuracy(1.0, points, y, k=2) == 1.0
     with pytest.raises(AssertionError, match="unmatched"):
         checks.check_k_accuracy(1.0, points, y, k=3)
+
+
+def test_chapter_6_checkers():
+    square = np.array([[0, 0], [0, 10], [10, 0], [10, 10], [5, 5]], dtype=float)
+    assert checks.check_line_count(8, square, factor=1.7) == 8  # 4 spokes + 4 edges
+    assert checks.check_line_count(4, square, factor=1.3) == 4  # spokes only
+    with pytest.raises(AssertionError, match="min_separation"):
+        checks.check_line_count(10, square, factor=1.7)
+    p = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3]])
+    y = np.array([1, 2, 0])
+    assert checks.check_top_k(2 / 3, p, y, k=2) == pytest.approx(2 / 3)
+    with pytest.raises(AssertionError, match="top-1"):
+        checks.check_top_k(1.0, p, y, k=1)
+    assert checks.dense_block_channels(16, 8, 3) == 16 + 3 * 8
+    assert checks.check_block_channels(64 + 6 * 32, 64, 32, 6) == 256
+    with pytest.raises(AssertionError, match="concatenates"):
+        checks.check_block_channels(32 * 6, 64, 32, 6)
