@@ -12,7 +12,6 @@ sampled prototypes, rotations and defects.
 from __future__ import annotations
 
 import functools
-
 import math
 import os
 from dataclasses import dataclass
@@ -961,7 +960,7 @@ def crystal_system(space_group_number: int) -> str:
     raise ValueError(f"space_group_number must be in 1..230, got {space_group_number!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _wyckoff_multiplicities(space_group_number: int) -> tuple[int, ...]:
     from pyxtal.symmetry import Group
 
