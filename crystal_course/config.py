@@ -91,6 +91,8 @@ class ZoneAxisSettings:
         Detector side of the zone-axis patterns.
     epochs : int
         Training epochs of every classifier.
+    batch_size : int
+        Mini-batch size of every classifier (small data needs the extra steps).
     mc_passes : int
         Forward passes of Monte Carlo dropout.
     """
@@ -100,6 +102,7 @@ class ZoneAxisSettings:
     n_test_per_group: int
     n_pixels: int
     epochs: int
+    batch_size: int
     mc_passes: int
 
 
@@ -107,9 +110,9 @@ class ZoneAxisSettings:
 # cores. Full: all four sets of Tiong et al. (2020) at 128x128 (a GPU job).
 _ZONE_AXIS_SIZES: dict[str, dict] = {
     "quick": {"sets": (8, 20), "n_per_group": 24, "n_test_per_group": 6, "n_pixels": 32,
-              "epochs": 12, "mc_passes": 50},
+              "epochs": 12, "batch_size": 16, "mc_passes": 50},
     "full": {"sets": (8, 20, 49, 72), "n_per_group": 150, "n_test_per_group": 30,
-             "n_pixels": 128, "epochs": 30, "mc_passes": 500},
+             "n_pixels": 128, "epochs": 30, "batch_size": 32, "mc_passes": 500},
 }  # fmt: skip
 
 

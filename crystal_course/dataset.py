@@ -39,7 +39,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -443,17 +443,25 @@ class ZoneAxisConfig:
         return [(c, i) for c in range(len(self.space_groups)) for i in indices]
 
 
+@lru_cache(maxsize=4096)
+def _zone_axis_crystal(seed: int, group: int, parent: int, max_atoms: int):
+    """The random crystal of one parent; cached because every test split reuses it."""
+    from crystal_course.structures import random_crystal
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 6, group, parent]))
+    return random_crystal(group, rng, max_atoms=max_atoms)
+
+
 def _zone_axis_chunk(config: ZoneAxisConfig, split: str, keys: list[tuple[int, int]]) -> dict:
     from crystal_course.diffraction import spherical_cluster, zone_axis_detector
     from crystal_course.shaping import shaped_fingerprint
-    from crystal_course.structures import random_crystal, standard_conventional_cell
+    from crystal_course.structures import standard_conventional_cell
 
     detector = zone_axis_detector(config.n_pixels)
     shaped, spots, n_atoms = [], [], []
     for cls, parent in keys:
         group = config.space_groups[cls]
-        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 6, group, parent]))
-        cell = random_crystal(group, rng, max_atoms=config.max_atoms)
+        cell = _zone_axis_crystal(config.seed, group, parent, config.max_atoms)
         cluster = spherical_cluster(standard_conventional_cell(cell), config.n_atoms)
         if split.startswith("test_vacancies_"):
             fraction = float(split.rsplit("_", 1)[1])

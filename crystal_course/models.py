@@ -481,6 +481,42 @@ def msdn(
     return keras.Model(inputs, outputs, name="msdn")
 
 
+def msdn_table(model: keras.Model):
+    """The stages of an MSDN's shared trunk: output shape and parameters (``pandas.DataFrame``).
+
+    Rows: the stem, each dense block, each transition, the global pooling and
+    the three heads together.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    import pandas as pd
+
+    try:
+        trunk = model.get_layer("densenet_trunk")
+    except ValueError:
+        raise ValueError("model has no 'densenet_trunk' layer: expected an msdn()") from None
+    stages = {"stem": ("stem_", "stem_pool")}
+    names = [layer.name for layer in trunk.layers]
+    n_blocks = max(int(n[5:].split("_")[0]) for n in names if n.startswith("block"))
+    for b in range(1, n_blocks + 1):
+        last = max(int(n.split("_")[1][5:]) for n in names if n.startswith(f"block{b}_"))
+        stages[f"dense block {b} ({last} layers)"] = (f"block{b}_", f"block{b}_layer{last}_concat")
+        if b < n_blocks:
+            stages[f"transition {b}"] = (f"transition{b}_", f"transition{b}_pool")
+    stages["global average pooling"] = ("final_", "pool")
+    rows = []
+    for name, (prefix, last) in stages.items():
+        params = sum(x.count_params() for x in trunk.layers if x.name.startswith(prefix))
+        shape = tuple(trunk.get_layer(last).output.shape[1:])
+        rows.append({"stage": name, "output (h, w, channels)": shape, "parameters": params})
+    heads = [layer for layer in model.layers if layer.name.startswith("logits_")]
+    rows.append({"stage": "3 linear heads", "output (h, w, channels)": (heads[0].units,),
+                 "parameters": sum(h.count_params() for h in heads)})  # fmt: skip
+    return pd.DataFrame(rows).set_index("stage")
+
+
 def msdn_inputs(shaped: np.ndarray) -> list[np.ndarray]:
     """Split ``(N, n, n, 3)`` shaped patterns (0-255) into the MSDN's three float inputs in [0, 1].
 

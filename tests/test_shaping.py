@@ -188,3 +188,120 @@ def test_zone_axis_dataset_round_trip_and_resume(tmp_path):
     assert "split_sizes" in dataset.load(path, "train").manifest
     with pytest.raises(ValueError, match="distinct"):
         dataset.ZoneAxisConfig((221, 221), 2, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_zone_axis(tmp_path_factory):
+    """Three cubic groups, 4 training and 2 test crystals each, 32x32."""
+    config = dataset.ZoneAxisConfig((221, 225, 229), 4, 2, vacancies=(0.2,), n_pixels=32,
+                                    n_atoms=150)  # fmt: skip
+    path = tmp_path_factory.mktemp("za") / "tiny"
+    return dataset.generate_zone_axis(path, config, n_jobs=1, progress=False)
+
+
+@pytest.mark.parametrize("method", sorted(training.ZONE_AXIS_METHODS))
+def test_zone_axis_experiment_trains_and_scores_every_split(tiny_zone_axis, method):
+    size = {"blocks": (1,), "growth": 4, "stem_filters": 4}
+    model, result = training.zone_axis_experiment(
+        tiny_zone_axis, method, (221, 229), epochs=1, seed=0, msdn_size=size
+    )
+    assert result.space_groups == (221, 229) and result.n_train == 8
+    assert set(result.probabilities) == {"test_pristine", "test_vacancies_0.2"}
+    for split, p in result.probabilities.items():
+        assert p.shape == (4, 2)
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+        assert set(result.y[split]) == {0, 1}  # labels remapped to the subset
+    assert result.top_k(2) == 1.0  # two classes: the true one is always in the top 2
+    assert result.n_parameters == model.count_params()
+    true, predicted = result.systems()
+    assert set(true) == {"cubic"} and set(predicted) == {"cubic"}
+    table = result.system_confusion()
+    assert list(table.index) == ["cubic"] and int(table.to_numpy().sum()) == 4
+    assert result.accuracy_by_system() == {"cubic": pytest.approx(result.top_k(1))}
+    summary = result.summary()
+    assert summary["n_groups"] == 2 and set(summary["top_k"]) == {1, 2}
+
+
+def test_zone_axis_experiment_rejects_bad_input(tiny_zone_axis, tmp_path):
+    with pytest.raises(ValueError, match="method must be one of"):
+        training.zone_axis_experiment(tiny_zone_axis, "svm")
+    with pytest.raises(ValueError, match=r"space groups \[194\] are not in the dataset"):
+        training.zone_axis_experiment(tiny_zone_axis, "spots_cnn", (221, 194), epochs=1)
+    other = dataset.generate(tmp_path / "fp", 1, 1, vacancies=(), displacements=(),
+                             n_atoms=40, n_jobs=1, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="not a zone-axis dataset"):
+        training.zone_axis_experiment(other, "spots_cnn")
+
+
+def test_zone_axis_command_line_writes_a_card_and_resumes(tiny_zone_axis, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 3, (221, 225, 229))
+    monkeypatch.setitem(training.MSDN_SIZES, "quick",
+                        {"blocks": (1,), "growth": 4, "stem_filters": 4})  # fmt: skip
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
+    card = tmp_path / "card.json"
+    argv = ["zone-axis", str(tiny_zone_axis), "--card", str(card), "--sets", "3", "--epochs", "1",
+            "--methods", "spots_cnn", "shaped_msdn"]  # fmt: skip
+    assert training.main(argv) == 0
+    content = json.loads(card.read_text())
+    assert [(r["n_groups"], r["method"]) for r in content["runs"]] == [
+        (3, "spots_cnn"), (3, "shaped_msdn")]  # fmt: skip
+    assert content["commands"][0].startswith("python -m crystal_course.training zone-axis")
+    assert content["paper_top1"]["72"] == 0.8012
+    assert "cubic" in content["runs"][0]["system_confusion"]["index"]
+    before = card.read_text()
+    assert training.main(argv) == 0  # everything in the card: nothing retrained
+    assert card.read_text() == before
+
+
+def test_chapter_6_plots(tiny_zone_axis):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, result = training.zone_axis_experiment(tiny_zone_axis, "spots_cnn", epochs=1)
+    ax = training.plot_top_k({"spots": result})
+    assert ax.get_xlabel().startswith("k") and len(ax.lines) == 1
+    ax = training.plot_vacancy_robustness({"spots": result})
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0, 20])
+    mean = result.probabilities["test_pristine"][:2]
+    axes = training.plot_mc_dropout(mean, np.zeros_like(mean), result.space_groups, [0, 1])
+    assert len(axes) == 2 and "probability" in axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="mean and std"):
+        training.plot_mc_dropout(mean, mean[:1, :2], result.space_groups)
+    plt.close("all")
+
+
+def test_zone_axis_settings_per_mode(monkeypatch):
+    from crystal_course import config
+
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
+    quick = config.zone_axis_settings()
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "full")
+    full = config.zone_axis_settings()
+    assert set(quick.sets) < set(full.sets) == set(structures.SPACE_GROUP_SETS)
+    assert quick.n_pixels < full.n_pixels and full.mc_passes == 500
+    assert all(n in structures.SPACE_GROUP_SETS for n in quick.sets)
+
+
+def test_shipped_zone_axis_card():
+    card = training.zone_axis_card()
+    assert card["commands"] and card["mode"] == "full"
+    runs = {(r["n_groups"], r["method"]) for r in card["runs"]}
+    assert {(20, "spots_cnn"), (20, "shaped_msdn")} <= runs
+    for run in card["runs"]:
+        assert 0 <= run["top_k"]["1"] <= run["top_k"]["5"] <= 1
+
+
+def test_msdn_table_accounts_for_every_parameter():
+    model = models.msdn((32, 32, 1), 5, blocks=(2, 3), growth=8, stem_filters=8)
+    table = models.msdn_table(model)
+    assert int(table["parameters"].sum()) == model.count_params()
+    assert list(table.index) == ["stem", "dense block 1 (2 layers)", "transition 1",
+                                 "dense block 2 (3 layers)", "global average pooling",
+                                 "3 linear heads"]  # fmt: skip
+    assert table.loc["dense block 1 (2 layers)", "output (h, w, channels)"] == (8, 8, 8 + 2 * 8)
+    with pytest.raises(ValueError, match="expected an msdn"):
+        models.msdn_table(models.ziletti_cnn((32, 32, 3), 5))
