@@ -290,7 +290,8 @@ def test_shipped_zone_axis_card():
     card = training.zone_axis_card()
     assert card["commands"] and card["mode"] == "full"
     runs = {(r["n_groups"], r["method"]) for r in card["runs"]}
-    assert {(20, "spots_cnn"), (20, "shaped_msdn")} <= runs
+    assert {(20, "spots_cnn"), (20, "shaped_msdn"), (20, "shaped_cnn")} <= runs
+    assert {(8, "spots_cnn"), (8, "shaped_msdn")} <= runs
     for run in card["runs"]:
         assert 0 <= run["top_k"]["1"] <= run["top_k"]["5"] <= 1
 
