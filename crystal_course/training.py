@@ -722,12 +722,13 @@ def plot_vacancy_robustness(results: dict, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))
     for label, result in results.items():
-        splits = sorted(result.probabilities, key=lambda s: float(s.rsplit("_", 1)[1])
-                        if s.startswith("test_vacancies_") else 0.0)  # fmt: skip
-        levels = [float(s.rsplit("_", 1)[1]) if s.startswith("test_vacancies_") else 0.0
-                  for s in splits]  # fmt: skip
-        ax.plot(100 * np.array(levels), [100 * result.top_k(1, s) for s in splits], "o-",
-                label=label)  # fmt: skip
+        levels = {
+            split: float(split.rsplit("_", 1)[1]) if split.startswith("test_vacancies_") else 0.0
+            for split in result.probabilities
+        }
+        splits = sorted(levels, key=levels.get)
+        ax.plot([100 * levels[s] for s in splits], [100 * result.top_k(1, s) for s in splits],
+                "o-", label=label)  # fmt: skip
     ax.set_xlabel("vacancies (% of atoms removed)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_ylim(0, 103)
