@@ -106,7 +106,7 @@ class ZoneAxisSettings:
     mc_passes: int
 
 
-# Quick: both methods on the 8- and 20-group sets at 32x32 in about 3 min on 2 CPU
+# Quick: both methods on the 8- and 20-group sets at 32x32 in about 4 min on 2 CPU
 # cores. Full: all four sets of Tiong et al. (2020) at 128x128 (a GPU job).
 _ZONE_AXIS_SIZES: dict[str, dict] = {
     "quick": {"sets": (8, 20), "n_per_group": 24, "n_test_per_group": 6, "n_pixels": 32,

@@ -306,3 +306,15 @@ def test_msdn_table_accounts_for_every_parameter():
     assert table.loc["dense block 1 (2 layers)", "output (h, w, channels)"] == (8, 8, 8 + 2 * 8)
     with pytest.raises(ValueError, match="expected an msdn"):
         models.msdn_table(models.ziletti_cnn((32, 32, 3), 5))
+
+
+def test_zone_axis_dataset_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 2, (221, 229))
+    path = tmp_path / "cli"
+    argv = ["zone-axis", str(path), "--groups", "2", "--n-per-group", "1", "--n-test-per-group",
+            "1", "--n-pixels", "32", "--n-jobs", "1", "--no-progress"]  # fmt: skip
+    assert dataset.main(argv) == 0
+    assert "test_vacancies_0.2" in capsys.readouterr().out
+    train = dataset.load(path, "train")
+    assert train.x.shape == (2, 32, 32, 3)
+    assert train.manifest["parameters"]["space_groups"] == [221, 229]
