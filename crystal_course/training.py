@@ -791,13 +791,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    card_path = path.with_suffix(".json")
-    text = json.dumps(card, indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{card_path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, card_path)
+    _write_json(path.with_suffix(".json"), card)
     return path
 
 
