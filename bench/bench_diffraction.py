@@ -6,7 +6,7 @@ Baseline: the textbook float64 sum ``Omega |sum_j f_j exp(-i q.x_j)|**2`` with
 numpy's complex exponential, over every pixel of the six patterns of one
 fingerprint (what a first implementation of Eq. (1) looks like). Both are run
 single-threaded for the speed-up; the package is then run on all cores with
-``fingerprints`` for the throughput. Targets (issue 3): >= 40x the naive
+``fingerprints`` for the throughput. Targets: >= 40x the naive
 reference and >= 200 fingerprints/s on 2 cores.
 """
 

@@ -4,7 +4,7 @@ Run with ``make bench`` or ``python bench/bench_shaping.py [--n-pixels 128]``.
 
 The baseline, measured in the same run on the same patterns, is the algorithm
 written the way the public code of Tiong et al. works: Python loops over node
-pairs and over the pixels of each line's bounding box. Target (issue 8): at
+pairs and over the pixels of each line's bounding box. Target: at
 least 200 shaped patterns/s at 128 x 128 on 2 cores.
 """
 

@@ -4,8 +4,8 @@ Run with ``make bench`` or ``python bench/bench_training.py [--images N]``.
 
 Same model (the 2018 CNN), same batch size, same images, same process: one epoch
 through ``crystal_course.training.batches`` (shuffle, batch, one-hot, prefetch)
-against ``model.fit`` on in-memory NumPy arrays with one-hot labels. Target
-(issue 5): the pipeline keeps >= 95 % of the plain throughput on a CPU. Also
+against ``model.fit`` on in-memory NumPy arrays with one-hot labels. Target:
+the pipeline keeps >= 95 % of the plain throughput on a CPU. Also
 projects the full-mode training time (10,521 images x 5 epochs).
 """
 

@@ -1,4 +1,4 @@
-"""Chapter 6: random crystals, zone-axis patterns, shaping, the MSDN (issue 8 package parts)."""
+"""Chapter 6's package parts: random crystals, zone-axis patterns, shaping, the MSDN."""
 
 from __future__ import annotations
 
