@@ -99,7 +99,7 @@ def test_banner_names_mode_versions_and_device(monkeypatch, capsys):
 
 
 def test_bogus_mode_fails_from_the_command_line():
-    """The documented acceptance check, run as a user would."""
+    """A bad mode fails loudly from the command line, as a user would run it."""
     env = dict(os.environ, CRYSTAL_COURSE_MODE="bogus")
     result = subprocess.run(
         [sys.executable, "-c", "import crystal_course.config as c; c.settings()"],
