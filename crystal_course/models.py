@@ -120,13 +120,75 @@ def ziletti_cnn(
 PRETRAINED = ("ziletti_cnn",)
 """Models shipped with the package (``crystal_course/data/models``)."""
 
+WEIGHTS_SUFFIX = ".weights.h5"
+"""How shipped models are stored: Keras weights only, the architecture is rebuilt."""
+
+SELF_CHECK_SEED = 0
+"""Seed of the random input whose outputs a card records (see :func:`load`)."""
+
+
+def architectures() -> dict:
+    """The model builders a card's ``architecture`` entry may name.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    return {"ziletti_cnn": ziletti_cnn}
+
+
+def build(architecture: dict) -> keras.Model:
+    """Rebuild an uncompiled model from a card's ``architecture`` entry.
+
+    Parameters
+    ----------
+    architecture : dict
+        ``{"builder": name, **keyword arguments}``, ``name`` one of
+        :func:`architectures`, e.g. ``{"builder": "ziletti_cnn", "n_classes": 7}``.
+
+    Raises
+    ------
+    ValueError
+        For a missing or unknown builder.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    kwargs = dict(architecture)
+    name = kwargs.pop("builder", None)
+    builders = architectures()
+    if name not in builders:
+        raise ValueError(
+            f"architecture must name a builder, one of {', '.join(builders)}; got {name!r}"
+        )
+    if "input_shape" in kwargs:
+        kwargs["input_shape"] = tuple(kwargs["input_shape"])
+    return builders[name](**kwargs)
+
+
+def self_check_input(model: keras.Model, n: int = 2) -> np.ndarray:
+    """The seeded random batch whose outputs a card records (float32, model's input shape)."""
+    shape = tuple(model.inputs[0].shape[1:])
+    return np.random.default_rng(SELF_CHECK_SEED).random((n, *shape), dtype=np.float32)
+
+
+def card_path(weights_path: str | os.PathLike):
+    """The JSON card beside a weights file: ``name.weights.h5`` -> ``name.json``."""
+    from pathlib import Path
+
+    path = Path(weights_path)
+    if not path.name.endswith(WEIGHTS_SUFFIX):
+        raise ValueError(f"expected a Keras weights file ending in {WEIGHTS_SUFFIX}, got {path}")
+    return path.with_name(path.name[: -len(WEIGHTS_SUFFIX)] + ".json")
+
 
 def _pretrained_path(name: str):
     from importlib import resources
 
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
-    return resources.files("crystal_course").joinpath("data", "models", f"{name}.keras")
+    return resources.files("crystal_course").joinpath("data", "models", name + WEIGHTS_SUFFIX)
 
 
 def model_card(name: str = "ziletti_cnn") -> dict:
@@ -138,8 +200,68 @@ def model_card(name: str = "ziletti_cnn") -> dict:
     """
     import json
 
-    card = _pretrained_path(name).with_suffix(".json")
-    return json.loads(card.read_text())
+    return json.loads(card_path(_pretrained_path(name)).read_text())
+
+
+def load(weights_path: str | os.PathLike) -> keras.Model:
+    """Load a model saved by :func:`crystal_course.training.save_model`.
+
+    The file holds weights only; the architecture is rebuilt from the card beside
+    it (``architecture`` entry) with this package's own builders, so the file
+    loads on every Keras 3 release the package supports, not only the one that
+    saved it. The loaded model must reproduce the outputs the card recorded on a
+    seeded random batch (``self_check``), so a silent mismatch cannot pass.
+
+    Parameters
+    ----------
+    weights_path : path-like
+        ``name.weights.h5``, with ``name.json`` beside it.
+
+    Returns
+    -------
+    keras.Model
+        Uncompiled.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights or the card are missing.
+    RuntimeError
+        If this Keras cannot load the weights, or the loaded model does not
+        reproduce the recorded outputs; the message names the file and both
+        Keras versions.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(weights_path)
+    card_file = card_path(path)
+    for needed in (path, card_file):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed} is missing; retrain with the command in its card")
+    card = json.loads(card_file.read_text())
+    if "architecture" not in card:
+        raise ValueError(f"{card_file}: expected an 'architecture' entry, found none")
+    saved_by = card.get("versions", {}).get("keras", "an unknown version")
+    where = f"{path} (saved by Keras {saved_by}) with Keras {keras.__version__}"
+    model = build(card["architecture"])
+    try:
+        model.load_weights(str(path))
+    except Exception as err:
+        raise RuntimeError(f"cannot load {where}: {err}") from err
+    check = card.get("self_check")
+    if check is not None:
+        got = model.predict(self_check_input(model, len(check)), verbose=0)
+        if not np.allclose(got, np.asarray(check), rtol=1e-3, atol=1e-7):
+            raise RuntimeError(
+                f"loaded {where}, but it does not reproduce the outputs recorded in "
+                f"{card_file.name} (largest difference {np.abs(got - check).max():.2g})"
+            )
+    return model
 
 
 def load_pretrained(name: str = "ziletti_cnn") -> keras.Model:
@@ -156,15 +278,14 @@ def load_pretrained(name: str = "ziletti_cnn") -> keras.Model:
         For an unknown name.
     FileNotFoundError
         If the weights are missing from this installation.
+    RuntimeError
+        If this Keras cannot load them (see :func:`load`).
 
     Notes
     -----
     Introduced in Chapter 3; :func:`model_card` says how it was made.
     """
-    path = _pretrained_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; retrain it with the command in its card")
-    return keras.saving.load_model(str(path))
+    return load(_pretrained_path(name))
 
 
 def predict_structures(

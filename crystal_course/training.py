@@ -772,26 +772,65 @@ def plot_mc_dropout(mean: np.ndarray, std: np.ndarray, class_names, true=None, t
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
-    """Save ``model`` (``.keras``) and its JSON card beside it, both atomically.
+    """Save ``model``'s weights (``name.weights.h5``) and its JSON card, both atomically.
+
+    Weights only, not a ``.keras`` archive: an archive stores every layer's full
+    configuration as the saving Keras writes it, and an older Keras refuses
+    arguments it does not know. :func:`crystal_course.models.load` rebuilds the
+    architecture from the card's ``architecture`` entry instead, and checks the
+    outputs the card records on a seeded random batch (``self_check``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model built by one of :func:`crystal_course.models.architectures`.
+    path : path-like
+        Where the weights go; must end in ``.weights.h5``. The card goes beside
+        it as ``name.json``.
+    card : dict
+        What to record (command, data, history, ...); must hold
+        ``architecture``: ``{"builder": name, **keyword arguments}``.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
+
+    Raises
+    ------
+    ValueError
+        For a path without the ``.weights.h5`` ending, a card without an
+        architecture, or an architecture whose weights do not fit ``model``.
 
     Notes
     -----
     Introduced in Chapter 3.
     """
+    from crystal_course import models
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    # An uncompiled copy: the optimiser's state would triple the file and is not needed.
-    bare = keras.Model.from_config(model.get_config())
-    bare.set_weights(model.get_weights())
+    card_file = models.card_path(path)
+    if "architecture" not in card:
+        raise ValueError("card must hold an 'architecture' entry: {'builder': name, ...}")
+    # A float32, uncompiled rebuild: no optimiser state, no mixed-precision casts.
+    bare = models.build({**card["architecture"], "mixed_precision": False})
     try:
-        bare.save(tmp)
+        bare.set_weights(model.get_weights())
+    except ValueError as err:
+        raise ValueError(f"the card's architecture does not fit the model: {err}") from err
+    check = bare.predict(models.self_check_input(bare), verbose=0)
+    card = {**card, "self_check": check.astype(float).tolist()}  # full precision
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = models.WEIGHTS_SUFFIX  # Keras insists on the ending
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        bare.save_weights(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _write_json(path.with_suffix(".json"), card)
+    _write_json(card_file, card)
     return path
 
 
@@ -894,7 +933,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m crystal_course.training", description=main.__doc__
     )
     parser.add_argument("dataset", help="directory made by crystal_course.dataset")
-    parser.add_argument("--out", required=True, help="directory for ziletti_cnn.keras/.json")
+    parser.add_argument(
+        "--out", required=True, help="directory for ziletti_cnn.weights.h5 and its .json card"
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -915,6 +956,11 @@ def main(argv: list[str] | None = None) -> int:
 
     card = {
         "model": "ziletti_cnn",
+        "architecture": {
+            "builder": "ziletti_cnn",
+            "input_shape": list(train_set.x.shape[1:]),
+            "n_classes": len(train_set.class_names),
+        },
         "command": "python -m crystal_course.training " + shlex.join(argv or sys.argv[1:]),
         "dataset": {
             "parameters": train_set.manifest["parameters"],
@@ -936,8 +982,8 @@ def main(argv: list[str] | None = None) -> int:
             "numpy": np.__version__,
         },
     }
-    path = save_model(model, Path(args.out) / "ziletti_cnn.keras", card)
-    print(f"saved {path} and {path.with_suffix('.json')}")
+    path = save_model(model, Path(args.out) / "ziletti_cnn.weights.h5", card)
+    print(f"saved {path} and its card")
     return 0
 
 
