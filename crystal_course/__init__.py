@@ -19,7 +19,7 @@ concept:
 ``checks``
     checkers for the exercises' solutions.
 ``notebooks``
-    the book's tooling: Colab twins of the chapters (not used by chapters).
+    the book's tooling: Colab twins of the chapters, and ``glue``.
 
 Submodules are imported on demand, so ``import crystal_course`` stays cheap
 (TensorFlow is never imported by it).
@@ -27,6 +27,6 @@ Submodules are imported on demand, so ``import crystal_course`` stays cheap
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # set once: the Colab cells install tag v<version>
 
 __all__ = ["__version__"]

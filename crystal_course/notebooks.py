@@ -2,8 +2,9 @@
 
 Chapter sources are jupytext MyST-markdown notebooks ``book/*.md``; each has an
 output-free ``.ipynb`` twin beside it, committed for Colab. The repository URL is
-set once, in ``_config.yml``; the first code cell of every chapter installs the
-package from it when (and only when) the notebook runs on Colab.
+set once, in ``_config.yml``, and the version once, in ``crystal_course/__init__.py``;
+the first code cell of every chapter installs the package from that repository at
+that release's tag when (and only when) the notebook runs on Colab.
 
 Command line (used by the Makefile)::
 
@@ -12,8 +13,8 @@ Command line (used by the Makefile)::
     python -m crystal_course.notebooks noexec-config _config.yml out.yml
     python -m crystal_course.notebooks check-links _build/html book   # Colab buttons
 
-This module needs the ``book`` extra (jupytext, PyYAML); it is not used by the
-chapters themselves. Introduced in the introduction ("Running the course").
+Apart from :func:`glue`, which every chapter calls and which works anywhere, this
+module needs the ``book`` extra (jupytext, PyYAML). Introduced in the introduction ("Running the course").
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ COLAB_TAGS = ["remove-cell", "skip-execution", "nbval-skip", COLAB_TAG]
 """Tags of the Colab cell: hidden on the website, skipped by the build and nbval."""
 
 _COLAB_TEMPLATE = """\
-# Colab only: install the course package (does nothing anywhere else).
+# Colab only: install the course package at the release this notebook belongs to
+# (does nothing anywhere else).
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "crystal_course @ git+{url}"],
+        [sys.executable, "-m", "pip", "install", "-q", "crystal_course @ git+{url}@{tag}"],
         check=True,
     )"""
 
 
 def glue(name: str, value, display: bool = False):
-    """``myst_nb.glue`` for numbers computed with NumPy.
+    """``myst_nb.glue`` for numbers computed with NumPy; harmless where myst-nb is absent.
 
     NumPy scalars are converted to Python numbers first: glued as they are,
     their text form is ``np.float64(...)``, which ``{glue:text}`name:.1f```
@@ -54,10 +56,19 @@ def glue(name: str, value, display: bool = False):
     Introduced in Chapter 1; every chapter glues its numbers with it.
     """
     import numpy as np
-    from myst_nb import glue as myst_glue
 
     if isinstance(value, np.generic):
         value = value.item()
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        # Colab or a plain Jupyter: no website build to glue into. The value stays
+        # in the notebook's variables; show it only where the page would have.
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return None
     return myst_glue(name, value, display=display)
 
 
@@ -78,9 +89,21 @@ def repository_url(config_path: str | os.PathLike) -> str:
     return str(url).rstrip("/")
 
 
-def colab_cell_source(url: str) -> str:
-    """Source of the Colab install cell for a repository URL."""
-    return _COLAB_TEMPLATE.format(url=url)
+def release_tag(version: str | None = None) -> str:
+    """The git tag of a release: ``v`` + the package version (default: this one's).
+
+    The version is set once, in ``crystal_course/__init__.py``; ``make notebooks``
+    writes the matching tag into every chapter's Colab cell, so a notebook installs
+    the package it was written for, not whatever the default branch holds today.
+    """
+    if version is None:
+        from crystal_course import __version__ as version
+    return f"v{version}"
+
+
+def colab_cell_source(url: str, tag: str | None = None) -> str:
+    """Source of the Colab install cell for a repository URL and release tag."""
+    return _COLAB_TEMPLATE.format(url=url, tag=tag or release_tag())
 
 
 def chapter_sources(book_dir: str | os.PathLike) -> list[Path]:
@@ -173,7 +196,10 @@ def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[s
     for source in chapter_sources(book_dir):
         cells = _colab_cells(jupytext.read(source))
         if len(cells) != 1 or cells[0].source != expected:
-            problems.append(f"{source}: Colab cell differs from the one _config.yml implies")
+            problems.append(
+                f"{source}: Colab cell differs from the one _config.yml and the package "
+                f"version ({release_tag()}) imply"
+            )
         twin = source.with_suffix(".ipynb")
         if not twin.exists():
             problems.append(f"{twin}: missing twin")

@@ -109,3 +109,33 @@ def test_glue_wrapper_converts_numpy_scalars(monkeypatch):
     notebooks.glue("s", "text")
     assert seen == {"x": 2.5, "n": 3, "s": "text"}
     assert type(seen["x"]) is float and type(seen["n"]) is int
+
+
+def test_citation_file_names_this_version(root):
+    import yaml
+
+    import crystal_course
+
+    citation = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert citation["version"] == crystal_course.__version__
+    dois = {ref["doi"] for ref in citation["references"]}
+    bib = (root / "references.bib").read_text()
+    assert dois and all(doi in bib for doi in dois)  # the papers the course reproduces
+
+
+def test_pages_workflow_builds_with_make_book_and_deploys(root):
+    """Publishing runs the same build and browser test as a developer's `make book`."""
+    import yaml
+
+    workflow = yaml.safe_load((root / ".github/workflows/pages.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads `on` as True
+    assert "main" in triggers["push"]["branches"]
+    assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    build = workflow["jobs"]["build"]["steps"]
+    assert any(step.get("run", "").startswith("make book") for step in build)
+    upload = next(s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages")

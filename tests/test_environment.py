@@ -1,4 +1,9 @@
-"""pyproject.toml (ranges), environment.yml (conda mirror) and constraints.txt (pins) agree."""
+"""pyproject.toml (ranges), environment.yml (conda mirror) and the two pin files agree.
+
+constraints.txt pins the course's own stack; constraints-colab.txt pins Colab's stack
+and, for what Colab does not ship, the declared lower bounds. Together they must cover
+every range pyproject.toml declares: each lower bound is a version a test runs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS_INSTALLED = ("cpu", "book")  # what the Makefile installs and environment.yml mirrors
+EXTRAS_INSTALLED = ("cpu", "book", "test")  # what the Makefile installs, environment.yml mirrors
+COLAB_EXTRAS = ("tf", "test")  # what make test-colab installs beside the dependencies
 
 
 def _pyproject(root):
@@ -53,11 +59,7 @@ def test_environment_yml_installs_the_package_itself(root):
 
 
 def test_pyproject_uses_ranges_not_pins(root):
-    project = _pyproject(root)
-    reqs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        reqs += extra
-    for req in map(Requirement, reqs):
+    for req in _all_requirements(root):
         assert not any(s.operator in ("==", "===") for s in req.specifier), f"{req} is pinned"
         if canonicalize_name(req.name) == "numpy":
             assert not any(s.operator in ("<", "<=") for s in req.specifier)
@@ -71,23 +73,63 @@ def test_tensorflow_is_only_an_extra(root):
     assert [Requirement(r).name for r in extras["tf"]] == ["tensorflow"]
     assert [Requirement(r).name for r in extras["cpu"]] == ["tensorflow-cpu"]
     keras = next(Requirement(r) for r in project["dependencies"] if r.startswith("keras"))
-    assert "3.0" in keras.specifier and "2.15" not in keras.specifier
+    assert "3.13.2" in keras.specifier and "2.15" not in keras.specifier
 
 
 def test_jupyter_book_is_1x(root):
     jb = _declared(root)["jupyter-book"]
-    assert "1.0.4" in jb.specifier and "2.0" not in jb.specifier
+    assert "1.0.4.post1" in jb.specifier and "2.0" not in jb.specifier
 
 
-def _pins(root) -> dict[str, str]:
+def _pins(root, name: str = "constraints.txt") -> dict[str, str]:
     pins = {}
-    for line in (root / "constraints.txt").read_text().splitlines():
+    for line in (root / name).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line)
-            assert match, f"constraints.txt: {line!r} is not an exact pin"
+            assert match, f"{name}: {line!r} is not an exact pin"
             pins[canonicalize_name(match[1])] = match[2]
     return pins
+
+
+def _all_requirements(root) -> list[Requirement]:
+    project = _pyproject(root)
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    return [Requirement(r) for r in reqs]
+
+
+def test_every_lower_bound_is_the_lowest_tested_version(root):
+    """A declared ``>=`` bound is a promise: it must be a version one of the stacks runs."""
+    from packaging.version import Version
+
+    stacks = [_pins(root), _pins(root, "constraints-colab.txt")]
+    for req in _all_requirements(root):
+        lower = [s.version for s in req.specifier if s.operator == ">="]
+        assert len(lower) == 1, f"{req}: expected exactly one '>=' lower bound"
+        tested = [
+            Version(p[canonicalize_name(req.name)])
+            for p in stacks
+            if canonicalize_name(req.name) in p
+        ]
+        assert tested, f"{req.name} is installed by no tested stack"
+        assert Version(lower[0]) == min(tested), (
+            f"{req}: the lowest tested version is {min(tested)}; declare that as the bound"
+        )
+
+
+def test_colab_constraints_pin_everything_the_colab_stack_installs(root):
+    project = _pyproject(root)
+    reqs = list(project["dependencies"])
+    for extra in COLAB_EXTRAS:
+        reqs += project["optional-dependencies"][extra]
+    pins = _pins(root, "constraints-colab.txt")
+    for req in map(Requirement, reqs):
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{name} is not pinned in constraints-colab.txt"
+        assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} violates {req}"
+    assert pins["pip"].startswith("24."), "Colab keeps pip 24"
 
 
 def test_constraints_pin_every_declared_package_inside_its_range(root):

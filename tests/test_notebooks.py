@@ -68,7 +68,25 @@ def test_colab_cell_follows_the_repository_url(book_copy):
     for source in notebooks.chapter_sources(book_copy / "book"):
         twin = jupytext.read(source.with_suffix(".ipynb"))
         cell = next(c for c in twin.cells if notebooks.COLAB_TAG in c.metadata.get("tags", []))
-        assert f"crystal_course @ git+{new_url}" in cell.source
+        assert f"crystal_course @ git+{new_url}@{notebooks.release_tag()}" in cell.source
+
+
+def test_colab_cell_installs_the_release_of_this_version(root, monkeypatch):
+    import crystal_course
+
+    for source in notebooks.chapter_sources(root / "book"):
+        assert f'@v{crystal_course.__version__}"' in source.read_text(), source.name
+    # A version bump without `make notebooks` is caught.
+    monkeypatch.setattr(crystal_course, "__version__", "99.0.0")
+    problems = notebooks.check(root / "_config.yml", root / "book")
+    assert problems and all("v99.0.0" in p for p in problems if "Colab cell" in p)
+
+
+def test_changelog_describes_the_current_version(root):
+    import crystal_course
+
+    changelog = (root / "CHANGELOG.md").read_text()
+    assert f"## {crystal_course.__version__} " in changelog, "no CHANGELOG entry for this version"
 
 
 def test_every_chapter_has_one_colab_cell_first_and_skipped(root):
@@ -129,3 +147,18 @@ def test_launch_link_check_accepts_ipynb_and_rejects_md(tmp_path, root):
     assert len(problems) == 1 and "no Colab link" in problems[0]
     (html / f"{first.stem}.html").unlink()
     assert "missing" in notebooks.check_launch_links(tmp_path / "html", root / "book")[0]
+
+
+def test_glue_works_where_myst_nb_is_absent(monkeypatch, capsys):
+    """Colab has no myst-nb: the chapters' glue calls must not fail there."""
+    import sys
+
+    import numpy as np
+
+    from crystal_course.notebooks import glue
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import myst_nb -> ImportError
+    assert glue("quiet", np.float64(0.25)) is None
+    assert capsys.readouterr().out == ""
+    glue("shown", np.float64(0.5), display=True)
+    assert capsys.readouterr().out.strip() == "0.5"
