@@ -255,6 +255,10 @@ def write_noexec_config(config_path: str | os.PathLike, out_path: str | os.PathL
     sphinx["config"] = sphinx_config
     suppress = list(sphinx_config.get("suppress_warnings", []))
     sphinx_config["suppress_warnings"] = suppress + ["mystnb.glue"]
+    # Jupyter Book resolves local extensions against the config file's folder.
+    here = Path(config_path).resolve().parent
+    local = sphinx.get("local_extensions") or {}
+    sphinx["local_extensions"] = {name: str(here / path) for name, path in local.items()}
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(out, yaml.safe_dump(config, sort_keys=False))

@@ -59,8 +59,9 @@ BROKEN = """<!DOCTYPE html><html><head><title>broken</title>
 <div class="math notranslate nohighlight">\\[ \\frac{{1}}{{2}} \\]</div>
 </body></html>"""
 
-GOOD = """<!DOCTYPE html><html><head><title>fine</title><link rel="icon" href="data:,"></head><body id="top">
-<img src="dot.png" alt="a dot"> <a href="index.html#top">here</a></body></html>"""
+GOOD = """<!DOCTYPE html><html><head><title>fine</title><link rel="icon" href="data:,">
+</head><body id="top"><img src="dot.png" alt="a dot">
+<a href="index.html#top">here</a></body></html>"""
 
 
 def _tiny_site(tmp_path, mathjax_src):

@@ -106,7 +106,15 @@ def inspect_page(
         "requestfailed",
         lambda r: problems.append(f"{name}: request failed: {r.url} ({r.failure})"),
     )
-    browser_page.goto(site.url(page), wait_until="load")
+    url = site.url(page)
+    browser_page.goto(url, wait_until="load")
+    browser_page.wait_for_load_state("networkidle")
+    if urldefrag(browser_page.url)[0] != url:  # a redirect page, e.g. index.html
+        target = site.file(urldefrag(browser_page.url)[0])
+        if target is None or not target.is_file():
+            problems.append(f"{name}: redirects to a missing page: {browser_page.url}")
+        _screenshot(browser_page, screenshot)
+        return problems
     # Lazy images load when scrolled into view.
     browser_page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     browser_page.wait_for_load_state("networkidle")
@@ -138,10 +146,14 @@ def inspect_page(
         if colab_target not in colab:
             problems.append(f"{name}: Colab button should open {colab_target}, found {colab}")
 
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        browser_page.screenshot(path=str(screenshot))
+    _screenshot(browser_page, screenshot)
     return problems
+
+
+def _screenshot(browser_page, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        browser_page.screenshot(path=str(path))
 
 
 def _math_problems(browser_page, site: Site, name: str) -> list[str]:

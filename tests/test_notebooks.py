@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import jupytext
 import pytest
@@ -131,6 +132,9 @@ def test_noexec_config_turns_execution_off_and_keeps_the_rest(root, tmp_path):
     assert "mystnb.glue" in copy["sphinx"]["config"]["suppress_warnings"]
     assert copy["repository"] == original["repository"]
     assert copy["sphinx"]["extra_extensions"] == original["sphinx"]["extra_extensions"]
+    # The copy lives elsewhere: its local extensions must still be found.
+    for name, path in copy["sphinx"]["local_extensions"].items():
+        assert (Path(path) / f"{name}.py").is_file(), name
 
 
 def test_launch_link_check_accepts_ipynb_and_rejects_md(tmp_path, root):
