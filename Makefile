@@ -51,7 +51,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 book: $(STAMP) $(MATHJAX)
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(VENV)/bin/jupyter-book build . --all -W --keep-going
 	$(PY) -m crystal_course.notebooks check-links _build/html book
 	$(MAKE) site-test
 	@echo "Website: _build/html/index.html (screenshots: _build/screenshots/)"
