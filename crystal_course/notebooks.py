@@ -14,7 +14,8 @@ Command line (used by the Makefile)::
     python -m crystal_course.notebooks check-links _build/html book   # Colab buttons
 
 Apart from :func:`glue`, which every chapter calls and which works anywhere, this
-module needs the ``book`` extra (jupytext, PyYAML). Introduced in the introduction ("Running the course").
+module needs the ``book`` extra (jupytext, PyYAML). Introduced in the introduction
+("Running the course").
 """
 
 from __future__ import annotations
