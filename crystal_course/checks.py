@@ -369,16 +369,18 @@ def _fcc_fingerprint() -> np.ndarray:
 
 
 def check_peak_share(answer: float) -> float:
-    """Exercise 4.1: share of the fcc reference fingerprint's pixels that are peaks (>= 0.1 max)."""
+    """Exercise 4.1: share of the fcc reference fingerprint's ring pixels that are peaks."""
+    from crystal_course.diffraction import ring_mask
     from crystal_course.explain import peak_mask
 
+    image = _fcc_fingerprint()
     return _check_close(
         answer,
-        float(peak_mask(_fcc_fingerprint()).mean()),
+        float(peak_mask(image)[ring_mask(image.shape[0])].mean()),
         "peak share",
         rtol=1e-6,
-        hint="max over the colour channels, compare with 0.1 x the brightest pixel, and take "
-        "the mean of the boolean mask (a fraction, not a count).",
+        hint="max over the colour channels, compare with 0.1 x the brightest pixel, keep the "
+        "ring's pixels (diffraction.ring_mask) and take the mean (a fraction, not a count).",
     )
 
 

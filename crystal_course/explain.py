@@ -232,11 +232,43 @@ def _class_index(model: keras.Model, batch: np.ndarray, class_index: int | None)
     return int(class_index)
 
 
+def _class_scores(model: keras.Model, extra=None):
+    """A function ``image -> (extra layer's output, class scores before the softmax)``.
+
+    Saliency and Grad-CAM are defined on the class score (the logit): the softmax
+    probability saturates at p = 1, where its gradient vanishes for any image the
+    network is sure of. The score is the last Dense layer's pre-activation, computed
+    from that layer's own kernel and bias.
+    """
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.get_config()["activation"] != "softmax":
+        raise ValueError(
+            "expected a model ending in a Dense layer with a softmax activation (class "
+            f"scores are its pre-activation), got {type(last).__name__} {last.name!r}"
+        )
+    outputs = [last.input] if extra is None else [extra.output, last.input]
+    sub = keras.Model(model.inputs, outputs)
+
+    def scores(image):
+        out = sub(image, training=False)
+        features, hidden = (None, out) if extra is None else out
+        hidden = tf.cast(hidden, tf.float32)
+        logits = tf.matmul(hidden, tf.cast(last.kernel, tf.float32)) + tf.cast(
+            last.bias, tf.float32
+        )
+        return features, logits
+
+    return scores
+
+
 def saliency(model: keras.Model, x, class_index: int | None = None) -> np.ndarray:
     """Gradient saliency: ``|d score / d pixel|``, maximum over the colour channels.
 
-    The score is the model's softmax probability of ``class_index`` (default:
-    the predicted class), with dropout off.
+    The score is the class score of ``class_index`` before the softmax (the
+    logit; default class: the predicted one), with dropout off, as Simonyan et
+    al. (2014) define it: the softmax probability saturates at 1.
 
     Returns
     -------
@@ -251,10 +283,11 @@ def saliency(model: keras.Model, x, class_index: int | None = None) -> np.ndarra
 
     batch = _one_image(model, x)
     c = _class_index(model, batch, class_index)
+    scores = _class_scores(model)
     image = tf.constant(batch)
     with tf.GradientTape() as tape:
         tape.watch(image)
-        score = model(image, training=False)[0, c]
+        score = scores(image)[1][0, c]
     grad = np.abs(tape.gradient(score, image)[0].numpy()).max(axis=-1)
     peak = grad.max()
     return (grad / peak if peak > 0 else grad).astype(np.float32)
@@ -266,8 +299,9 @@ def grad_cam(
     """Grad-CAM (Selvaraju et al. 2017) of one class at a conv layer, in input resolution.
 
     The layer's feature maps ``A_k`` are weighted by the spatial mean of
-    ``d score / d A_k``; the ReLU of the weighted sum is resized bilinearly to
-    the input size.
+    ``d score / d A_k``, the score being the class score before the softmax (as
+    in the paper); the ReLU of the weighted sum is resized bilinearly to the
+    input size.
 
     Returns
     -------
@@ -289,10 +323,10 @@ def grad_cam(
     conv = _layer(model, layer, conv=True)
     batch = _one_image(model, x)
     c = _class_index(model, batch, class_index)
-    sub = keras.Model(model.inputs, [conv.output, model.output])
+    scores = _class_scores(model, conv)
     with tf.GradientTape() as tape:
-        feature_maps, probabilities = sub(tf.constant(batch), training=False)
-        score = probabilities[0, c]
+        feature_maps, logits = scores(tf.constant(batch))
+        score = logits[0, c]
     grads = tape.gradient(score, feature_maps)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * feature_maps, axis=-1, keepdims=True))
@@ -332,13 +366,36 @@ def peak_mask(fingerprint: np.ndarray, threshold: float = 0.1) -> np.ndarray:
     return image >= threshold * image.max()
 
 
-def peak_overlap(response: np.ndarray, fingerprint: np.ndarray, threshold: float = 0.1) -> float:
+def _region(fingerprint: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    from crystal_course.diffraction import ring_mask
+
+    shape = np.shape(fingerprint)[:2]
+    if region is None:
+        if shape[0] != shape[1]:
+            raise ValueError(f"the default region (the ring) needs a square image, got {shape}")
+        return ring_mask(shape[0])
+    region = np.asarray(region, dtype=bool)
+    if region.shape != shape:
+        raise ValueError(f"region must be (height, width) = {shape}, got {region.shape}")
+    return region
+
+
+def peak_overlap(
+    response: np.ndarray,
+    fingerprint: np.ndarray,
+    threshold: float = 0.1,
+    region: np.ndarray | None = None,
+) -> float:
     """How much of a map's mass lies on the fingerprint's peaks, relative to chance.
 
     ``(share of the map's mass on peak pixels) / (share of pixels that are
-    peaks)``: 1 for a map that ignores where the peaks are (e.g. uniform or
-    random), ``1 / peak share`` for a map that lives on the peaks only, below 1
-    for a map that avoids them.
+    peaks)``, both counted inside ``region`` only: 1 for a map that ignores where
+    the peaks are (e.g. uniform or random over the region), ``1 / peak share``
+    for a map that lives on the peaks only, below 1 for a map that avoids them.
+
+    The region defaults to the fingerprint's ring (:func:`crystal_course.diffraction.ring_mask`):
+    every peak lies inside it, so over the whole image a map that merely stays
+    inside the ring, blind to the peaks, would already score above 1.
 
     Parameters
     ----------
@@ -349,11 +406,13 @@ def peak_overlap(response: np.ndarray, fingerprint: np.ndarray, threshold: float
         ``(height, width, 3)`` fingerprint defining the peaks (:func:`peak_mask`).
     threshold : float, default 0.1
         Peak threshold as a fraction of the brightest pixel.
+    region : numpy.ndarray, optional
+        ``(height, width)`` bool mask of the pixels that count (default: the ring).
 
     Raises
     ------
     ValueError
-        For shapes that do not match or a map without any mass.
+        For shapes that do not match, or a map without any mass in the region.
 
     Notes
     -----
@@ -366,9 +425,13 @@ def peak_overlap(response: np.ndarray, fingerprint: np.ndarray, threshold: float
             f"response must be (height, width) = {peaks.shape} like the fingerprint, "
             f"got {weights.shape}"
         )
+    inside = _region(fingerprint, region)
+    weights, peaks = weights[inside], peaks[inside]
     total = weights.sum()
     if not np.isfinite(total) or total <= 0:
-        raise ValueError("response must be finite with some non-zero values")
+        raise ValueError("response must be finite with some non-zero values in the region")
+    if not peaks.any():
+        raise ValueError("the fingerprint has no peak pixel in the region")
     return float((weights[peaks].sum() / total) / peaks.mean())
 
 
@@ -378,10 +441,12 @@ def shuffled_overlap(
     n_shuffles: int = 20,
     rng: np.random.Generator | int | None = 0,
     threshold: float = 0.1,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`peak_overlap` of a map with pixel-shuffled copies of the fingerprint.
 
-    The baseline of Chapter 4: the same number of peak pixels, placed at random.
+    The baseline of Chapter 4: the same number of peak pixels, placed at random
+    inside the same region (default: the ring), so its mean is 1 whatever the map.
 
     Returns
     -------
@@ -394,11 +459,13 @@ def shuffled_overlap(
     """
     rng = np.random.default_rng(rng)
     image = np.asarray(fingerprint)
-    flat = image.reshape(image.shape[0] * image.shape[1], -1)
+    inside = _region(image, region)
+    pixels = image[inside]
     scores = []
     for _ in range(n_shuffles):
-        shuffled = flat[rng.permutation(len(flat))].reshape(image.shape)
-        scores.append(peak_overlap(response, shuffled, threshold))
+        shuffled = image.copy()
+        shuffled[inside] = pixels[rng.permutation(len(pixels))]
+        scores.append(peak_overlap(response, shuffled, threshold, inside))
     return np.array(scores)
 
 

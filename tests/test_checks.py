@@ -142,15 +142,17 @@ def test_chapter_3_checkers():
 
 
 def test_chapter_4_checkers():
-    from crystal_course.diffraction import fingerprint
+    from crystal_course.diffraction import fingerprint, ring_mask
     from crystal_course.explain import peak_mask
     from crystal_course.structures import reference_structure
 
     image = fingerprint(reference_structure(225))
-    share = float(peak_mask(image).mean())
+    share = float(peak_mask(image)[ring_mask(64)].mean())
     assert checks.check_peak_share(share) == pytest.approx(share)
     with pytest.raises(AssertionError, match="fraction"):
         checks.check_peak_share(float(peak_mask(image).sum()))
+    with pytest.raises(AssertionError, match="ring"):  # the share of the whole image
+        checks.check_peak_share(float(peak_mask(image).mean()))
     erased = checks.erased_peak_probability()
     assert 0 <= erased < 0.5  # without its peaks the fcc fingerprint is no longer fcc
     assert checks.check_erased_probability(erased) == pytest.approx(erased)

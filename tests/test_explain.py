@@ -72,11 +72,52 @@ def test_saliency_and_grad_cam(shipped, fcc):
         explain.saliency(shipped, fcc, class_index=7)
 
 
+def test_gradient_views_differentiate_the_class_score_not_the_probability(shipped, fcc):
+    import keras
+    import tensorflow as tf
+
+    # The same network with a linear last layer: its outputs are the class scores.
+    config = shipped.get_config()
+    config["layers"][-1]["config"]["activation"] = "linear"
+    scores_model = keras.Model.from_config(config)
+    scores_model.set_weights(shipped.get_weights())
+    image = tf.constant(fcc[None])
+    c = int(shipped.predict(fcc[None], verbose=0).argmax())
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        score = scores_model(image, training=False)[0, c]
+    expected = np.abs(tape.gradient(score, image)[0].numpy()).max(axis=-1)
+    np.testing.assert_allclose(
+        explain.saliency(shipped, fcc), expected / expected.max(), rtol=1e-4, atol=1e-6
+    )
+    # Why: the shipped model is sure of this crystal, so the probability has saturated.
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        probability = shipped(image, training=False)[0, c]
+    assert float(probability) > 0.99
+    softmax_grad = np.abs(tape.gradient(probability, image).numpy()).max()
+    assert softmax_grad < 0.01 * expected.max()
+
+
+def test_gradient_views_need_a_softmax_head(fcc):
+    import keras
+
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(ValueError, match="softmax"):
+        explain.saliency(model, fcc, class_index=0)
+
+
 def test_peak_overlap_is_chance_for_random_maps_and_high_on_the_peaks(fcc):
+    from crystal_course.diffraction import ring_mask
+
     peaks = explain.peak_mask(fcc)
-    assert 0 < peaks.mean() < 0.2
+    ring = ring_mask(64)
+    assert not (peaks & ~ring).any()  # every peak lies inside the ring
+    assert 0 < peaks[ring].mean() < 0.2
     on_peaks = explain.peak_overlap(peaks.astype(float), fcc)
-    assert on_peaks == pytest.approx(1 / peaks.mean())
+    assert on_peaks == pytest.approx(1 / peaks[ring].mean())
     rng = np.random.default_rng(0)
     random_scores = [explain.peak_overlap(rng.random((64, 64)), fcc) for _ in range(20)]
     assert np.mean(random_scores) == pytest.approx(1.0, abs=0.05)
@@ -84,6 +125,23 @@ def test_peak_overlap_is_chance_for_random_maps_and_high_on_the_peaks(fcc):
     assert explain.peak_overlap((~peaks).astype(float), fcc) == 0.0
     baseline = explain.shuffled_overlap(peaks.astype(float), fcc, n_shuffles=10, rng=1)
     assert baseline.shape == (10,) and baseline.mean() == pytest.approx(1.0, abs=0.3)
+
+
+def test_a_peak_blind_map_inside_the_ring_scores_chance(fcc):
+    """The null is computed where the peaks can be: inside the ring."""
+    from crystal_course.diffraction import ring_mask
+
+    ring = ring_mask(64).astype(float)
+    assert explain.peak_overlap(ring, fcc) == pytest.approx(1.0)
+    # Over the whole image the same blind map would look like a peak detector.
+    whole = np.ones((64, 64), bool)
+    assert explain.peak_overlap(ring, fcc, region=whole) > 1.5
+    shuffled = explain.shuffled_overlap(ring, fcc, n_shuffles=5, rng=0)
+    np.testing.assert_allclose(shuffled, 1.0)
+    with pytest.raises(ValueError, match="region must be"):
+        explain.peak_overlap(ring, fcc, region=np.ones((32, 32), bool))
+    with pytest.raises(ValueError, match="in the region"):
+        explain.peak_overlap(1 - ring, fcc)
 
 
 @pytest.mark.parametrize(
