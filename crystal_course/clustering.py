@@ -217,13 +217,15 @@ class Flatten(TransformerMixin, BaseEstimator):
 class FourierMellin(TransformerMixin, BaseEstimator):
     """Scale-invariant features: log-polar resampling, then ``|FFT|`` along log-radius.
 
-    A fingerprint's spots move radially when the lattice constant changes (every
-    element has its own size); in log-polar coordinates ``(log r, theta)`` that
-    scaling is a shift along ``log r``, and the magnitude of a Fourier transform
-    along that axis does not see shifts. The angles between spots -- what the
-    lattice type fixes -- survive. Intensities are square-rooted first to tame
-    the brightest spots. The resampling is one sparse matrix product for the
-    whole batch (bilinear weights computed once).
+    An isotropic stretch of a pattern (every spot's radius times the same factor)
+    is, in log-polar coordinates ``(log r, theta)``, a shift along ``log r``, and
+    the magnitude of a Fourier transform along that axis does not see shifts. The
+    angles between spots -- what the lattice type fixes -- survive. Only isotropic
+    stretches are forgotten: a change of c/a moves spots anisotropically and is
+    only partly removed. (The element does not move spots at all: fingerprints are
+    computed after rescaling to a nearest-neighbour distance of 1 Å.) Intensities
+    are square-rooted first to tame the brightest spots. The resampling is one
+    sparse matrix product for the whole batch (bilinear weights computed once).
 
     Parameters
     ----------

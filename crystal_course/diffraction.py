@@ -282,7 +282,7 @@ def _form_factor_coefficients() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def form_factor(Z: int | Sequence[int] | np.ndarray, q: float | np.ndarray) -> np.ndarray:
     """X-ray atomic form factor of neutral atoms, in electrons.
 
-    Cromer-Mann form with five Gaussians,
+    Waasmaier-Kirfel form, five Gaussians and a constant,
     ``f(s) = c + sum_i a_i exp(-b_i s**2)`` with ``s = sin(theta) / lambda = |q| / (4 pi)``,
     using the coefficients of Waasmaier & Kirfel, Acta Cryst. A51, 416 (1995),
     shipped in ``crystal_course/data/waasmaier_kirfel_1995.csv``. Valid for
