@@ -200,6 +200,71 @@ def evaluate(
     return float(np.trace(confusion) / len(y)), confusion
 
 
+PIXEL_BASELINES = ("nearest centroid", "logistic regression")
+"""The trivial classifiers :func:`pixel_baselines` fits on raw fingerprint pixels."""
+
+
+def pixel_baselines(
+    x_train: np.ndarray, y_train, tests: dict, seed: int = 0
+) -> dict[str, dict[str, object]]:
+    """Two classifiers that know nothing about images, fitted on the raw pixels.
+
+    A fingerprint is flattened to one vector of ``height x width x 3`` pixels.
+    *Nearest centroid* (scikit-learn's ``NearestCentroid``) assigns the class whose
+    mean training fingerprint is closest; *logistic regression* is a linear model
+    of the standardised pixels. If they do as well as the CNN, the test sets are
+    too easy to say anything about the CNN.
+
+    Parameters
+    ----------
+    x_train : numpy.ndarray
+        ``(N, height, width, 3)`` training fingerprints.
+    y_train : array_like of int
+        ``(N,)`` class labels.
+    tests : dict of str to (x, y)
+        Test split name -> fingerprints and labels.
+    seed : int, default 0
+        Seed of the logistic regression's solver.
+
+    Returns
+    -------
+    dict
+        Method (one of :data:`PIXEL_BASELINES`) -> split -> accuracy with its Wilson
+        interval (:class:`crystal_course.uncertainty.Accuracy`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from crystal_course.uncertainty import from_predictions
+
+    x_train = np.asarray(x_train, dtype=np.float32)
+    if x_train.ndim != 4:
+        raise ValueError(f"x_train must be (N, height, width, channels), got {x_train.shape}")
+    flat = x_train.reshape(len(x_train), -1)
+    classifiers = {
+        "nearest centroid": NearestCentroid(),
+        "logistic regression": make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
+        ),
+    }
+    results = {}
+    for name, classifier in classifiers.items():
+        classifier.fit(flat, np.asarray(y_train))
+        results[name] = {
+            split: from_predictions(
+                classifier.predict(np.asarray(x, dtype=np.float32).reshape(len(x), -1)), y
+            )
+            for split, (x, y) in tests.items()
+        }
+    return results
+
+
 def top_k_accuracy(probabilities: np.ndarray, y, k: int = 1) -> float:
     """Share of samples whose true class is among the ``k`` most probable.
 

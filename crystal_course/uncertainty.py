@@ -1,0 +1,127 @@
+"""How sure an accuracy is: Wilson intervals, and sentences that respect them.
+
+An accuracy measured on ``n`` test crystals is a binomial proportion; its 95 %
+Wilson score interval (computed by SciPy, ``scipy.stats.binomtest``) says which
+other values the same classifier could have shown on another test set of the same
+size. Two accuracies whose intervals overlap are not ranked in the course's prose:
+:func:`compare` writes the sentence accordingly.
+
+Introduced in Chapter 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """An accuracy with its Wilson score interval.
+
+    Attributes
+    ----------
+    correct, n : int
+        Correctly classified test crystals, and test crystals.
+    low, high : float
+        Bounds of the interval, as fractions.
+    confidence : float
+        Confidence level of the interval (0.95: 95 %).
+    """
+
+    correct: int
+    n: int
+    low: float
+    high: float
+    confidence: float = 0.95
+
+    @property
+    def value(self) -> float:
+        """The measured accuracy, a fraction."""
+        return self.correct / self.n
+
+    def overlaps(self, other: Accuracy) -> bool:
+        """Whether the two intervals share any value."""
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return (
+            f"{100 * self.value:.1f} % [{100 * self.low:.1f}, {100 * self.high:.1f}] "
+            f"({self.correct}/{self.n})"
+        )
+
+
+def wilson(correct: int, n: int, confidence: float = 0.95) -> Accuracy:
+    """The accuracy ``correct / n`` with its Wilson score interval.
+
+    Parameters
+    ----------
+    correct : int
+        Correct predictions, ``0 <= correct <= n``.
+    n : int
+        Test crystals, at least 1.
+    confidence : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    Accuracy
+
+    Raises
+    ------
+    ValueError
+        For counts that are not integers with ``0 <= correct <= n``, ``n >= 1``, or a
+        confidence outside (0, 1).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from scipy.stats import binomtest
+
+    for name, value in (("correct", correct), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise ValueError(f"{name} must be an integer count, got {value!r}")
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"expected 0 <= correct <= n and n >= 1, got correct={correct}, n={n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    interval = binomtest(int(correct), int(n)).proportion_ci(
+        confidence_level=confidence, method="wilson"
+    )
+    return Accuracy(int(correct), int(n), float(interval.low), float(interval.high), confidence)
+
+
+def from_predictions(predicted, truth, confidence: float = 0.95) -> Accuracy:
+    """:func:`wilson` of the predictions that equal the truth (equal-length sequences)."""
+    import numpy as np
+
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    if predicted.shape != truth.shape or predicted.ndim != 1 or not len(truth):
+        raise ValueError(
+            f"expected two non-empty 1-D label arrays of one length, got {predicted.shape} "
+            f"and {truth.shape}"
+        )
+    return wilson(int((predicted == truth).sum()), len(truth), confidence)
+
+
+def compare(name_a: str, a: Accuracy, name_b: str, b: Accuracy) -> str:
+    """A sentence comparing two accuracies that ranks them only if their intervals are apart.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    level = f"{100 * a.confidence:.0f} %"
+    if a.overlaps(b):
+        return (
+            f"{name_a} ({100 * a.value:.1f} %) and {name_b} ({100 * b.value:.1f} %) cannot be "
+            f"told apart on {a.n} and {b.n} test crystals: their {level} intervals overlap"
+        )
+    (hi_name, hi), (lo_name, lo) = sorted(
+        [(name_a, a), (name_b, b)], key=lambda item: item[1].value, reverse=True
+    )
+    return (
+        f"{hi_name} ({100 * hi.value:.1f} %) is ahead of {lo_name} ({100 * lo.value:.1f} %): "
+        f"their {level} intervals do not overlap"
+    )

@@ -1,0 +1,63 @@
+"""Wilson intervals and the sentences that compare accuracies (crystal_course.uncertainty)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystal_course import training, uncertainty
+
+
+def test_wilson_interval_matches_the_closed_form():
+    # Wilson score interval, written out: centre and half-width for z = 1.96.
+    k, n, z = 66, 70, 1.959963984540054
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    acc = uncertainty.wilson(k, n)
+    assert acc.value == pytest.approx(p)
+    assert (acc.low, acc.high) == pytest.approx((centre - half, centre + half), rel=1e-9)
+    perfect = uncertainty.wilson(70, 70)
+    assert perfect.high == 1.0 and 0.94 < perfect.low < 0.95  # 100 % on 70 is not certainty
+    assert "94.3 %" in str(acc) and "(66/70)" in str(acc)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ((3, 2), "0 <= correct <= n"),
+        ((0, 0), "n >= 1"),
+        ((1.5, 2), "integer"),
+        ((1, 2, 1.2), "confidence"),
+    ],
+)
+def test_wilson_refuses_bad_counts(args, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        uncertainty.wilson(*args)
+
+
+def test_compare_ranks_only_separated_intervals():
+    a, b = uncertainty.wilson(70, 70), uncertainty.wilson(66, 70)
+    assert a.overlaps(b)
+    text = uncertainty.compare("CNN", a, "centroid", b)
+    assert "cannot be told apart" in text and "ahead" not in text
+    c = uncertainty.wilson(20, 70)
+    text = uncertainty.compare("centroid", c, "CNN", a)
+    assert text.startswith("CNN (100.0 %) is ahead of centroid (28.6 %)")
+    with pytest.raises(ValueError, match="1-D label arrays"):
+        uncertainty.from_predictions([1, 2], [1])
+
+
+def test_pixel_baselines_score_every_split():
+    rng = np.random.default_rng(0)
+    centres = rng.random((3, 8, 8, 3)).astype(np.float32)
+    y = np.repeat(np.arange(3), 10)
+    x = centres[y] + 0.05 * rng.standard_normal((30, 8, 8, 3)).astype(np.float32)
+    noise = rng.random((30, 8, 8, 3)).astype(np.float32)
+    results = training.pixel_baselines(x, y, {"same": (x, y), "noise": (noise, y)}, seed=0)
+    assert set(results) == set(training.PIXEL_BASELINES)
+    for method in results.values():
+        assert method["same"].value == 1.0  # well-separated classes: trivially right
+        assert method["noise"].n == 30 and method["noise"].value < 0.7
+    with pytest.raises(ValueError, match="x_train"):
+        training.pixel_baselines(x.reshape(30, -1), y, {})
