@@ -775,6 +775,70 @@ def damage_seed(seed: int, structure: int, level: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, structure, level]))
 
 
+PRACTICAL_SYMPREC = 0.1
+"""spglib tolerance (Å) of the practitioner's pipeline: loose, as a user must choose it."""
+
+
+def practitioner_view(
+    damaged: Atoms,
+    rng: np.random.Generator | int | None,
+    symprec: float = PRACTICAL_SYMPREC,
+    n_atoms: int = 250,
+) -> Atoms:
+    """What a user can feed the CNN: a damaged crystal as found, standardised by spglib.
+
+    The 2018 protocol standardises a crystal *before* damaging it, which only a
+    simulation can do. A user holds a damaged crystal in an arbitrary orientation
+    and must standardise it as it is: random rotation -> spglib's standard
+    conventional cell at a loose tolerance -> supercell of about ``n_atoms``.
+    When spglib no longer recognises the symmetry, the "standard" cell is that of
+    a lower-symmetry group, in that group's orientation.
+
+    Parameters
+    ----------
+    damaged : ase.Atoms
+        A damaged crystal (e.g. from :func:`damage`).
+    rng : numpy.random.Generator, int or None
+        Source of the arbitrary orientation.
+    symprec : float, default 0.1
+        spglib's tolerance, in Å.
+    n_atoms : int, default 250
+        Target cluster size when spglib finds a smaller cell than ``damaged``.
+
+    Returns
+    -------
+    ase.Atoms
+        With ``damaged``'s ``info``.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    found = standard_conventional_cell(random_rotation(damaged, rng), symprec=symprec)
+    # A smaller cell means spglib found translations: rebuild the cluster from it.
+    # Otherwise the damaged crystal itself is the cell, now in its group's orientation.
+    atoms = supercell(found, n_atoms) if len(found) < len(damaged) else found
+    atoms.info = dict(damaged.info)
+    return atoms
+
+
+def spglib_class(atoms: Atoms, symprec: float = PRACTICAL_SYMPREC) -> int:
+    """spglib as a classifier: the class of :data:`CLASSES` of the group it finds, or -1.
+
+    -1 when spglib finds no symmetry or a group outside the eight prototypes, so
+    spglib and the CNN are scored on the same seven labels.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    try:
+        group = space_group(atoms, symprec=symprec)
+    except ValueError:  # spglib found nothing at all
+        return -1
+    return class_index(group) if group in _CLASS_OF_GROUP else -1
+
+
 def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:
     """The example crystal of a prototype: standard conventional cell, about ``n_atoms``.
 

@@ -659,6 +659,74 @@ def defect_sweep(
     return SweepResult(defect, tuple(levels), tuple(symprecs), spglib, accuracy, len(structures))
 
 
+def practical_sweep(
+    structures: list,
+    defect: str,
+    levels: list[float],
+    models: dict[str, keras.Model],
+    symprec: float = 0.1,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """The practitioner's contest: damaged crystals as found, CNN against spglib.
+
+    Structure ``i`` at level ``j`` is damaged as in :func:`defect_sweep` (same
+    seed, same damage), then turned to an arbitrary orientation and standardised
+    by spglib at ``symprec`` (:func:`crystal_course.structures.practitioner_view`)
+    before its fingerprint goes to the classifiers. spglib alone classifies the
+    same damaged crystal at the same tolerance, its group mapped to the seven
+    merged classes (:func:`crystal_course.structures.spglib_class`): both answer
+    the same question on the same labels.
+
+    Returns
+    -------
+    SweepResult
+        ``symprecs`` is ``(symprec,)`` and ``spglib`` holds spglib's class accuracy
+        (not "exact group found", as in :func:`defect_sweep`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from crystal_course.dataset import practical_item
+    from crystal_course.structures import CLASSES, check_atoms, class_index
+
+    if defect not in ("vacancies", "displacements"):
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict of name -> keras.Model")
+    for name, model in models.items():
+        if model.output_shape[-1] != len(CLASSES):
+            raise ValueError(
+                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
+            )
+    for atoms in structures:
+        if "space_group" not in check_atoms(atoms).info:
+            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
+    labels = np.array([class_index(a.info["space_group"]) for a in structures])
+    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
+    jobs = (
+        delayed(practical_item)(structures[i], defect, levels[j], (seed, i, j), symprec)
+        for i, j in tasks
+    )
+    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
+    results = list(
+        tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} (as found)")
+    )
+    images = np.stack([image for image, _ in results]).astype(np.float32)
+    shape = (len(levels), len(structures))
+    spglib = (np.array([c for _, c in results]).reshape(shape) == labels).mean(axis=1)[None]
+    accuracy = {}
+    for name, model in models.items():
+        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
+    return SweepResult(defect, tuple(levels), (symprec,), spglib, accuracy, len(structures))
+
+
 def plot_history(history, axes=None):
     """Loss and accuracy per epoch, training and validation, side by side.
 

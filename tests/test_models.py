@@ -192,6 +192,37 @@ def test_defect_sweep_damages_the_same_structures_as_identification_rates():
         training.defect_sweep(fresh, "vacancies", levels, {"m": ziletti_cnn(n_classes=2)})
 
 
+def test_practical_sweep_scores_cnn_and_spglib_on_the_same_labels():
+    from ase.build import bulk
+
+    from crystal_course.structures import (
+        class_index,
+        damage,
+        practitioner_view,
+        sample_classes,
+        spglib_class,
+    )
+
+    assert spglib_class(bulk("Mg")) == class_index(194)
+    assert spglib_class(bulk("Bi")) == class_index(166) == class_index(194)  # merged class
+    fresh, _ = sample_classes(1, seed=4, n_atoms=60)
+    holed = damage(fresh[0], "vacancies", 0.3, 0)
+    assert spglib_class(holed) == -1  # no group of the eight: wrong for every label
+    view = practitioner_view(holed, 1)  # no symmetry left: the damaged crystal, reoriented
+    assert len(view) == len(holed) and view.info["space_group"] == fresh[0].info["space_group"]
+    pristine = practitioner_view(fresh[0], 1, n_atoms=60)  # symmetry found: rebuilt
+    assert 40 <= len(pristine) <= 120
+    model = models.load_pretrained()
+    sweep = training.practical_sweep(
+        fresh, "vacancies", [0.0, 0.3], {"shipped": model}, seed=3, n_jobs=2, progress=False
+    )
+    assert sweep.symprecs == (0.1,) and sweep.spglib.shape == (1, 2)
+    assert sweep.spglib[0, 0] == 1.0 and sweep.spglib[0, 1] == 0.0
+    assert sweep.models["shipped"][0] >= 6 / 7  # pristine, re-standardised: as in training
+    with pytest.raises(ValueError, match="defect"):
+        training.practical_sweep(fresh, "strain", [0.1], {"m": model}, progress=False)
+
+
 def test_plots_label_their_axes():
     import matplotlib
 
