@@ -576,6 +576,43 @@ class SweepResult:
     n_structures: int
 
 
+def _run_sweep(worker, structures, defect, levels, models, option, seed, n_jobs, progress, what):
+    """Damage structure ``i`` at level ``j`` with ``worker`` (seed ``(seed, i, j)``) in
+    parallel; score every model on the fingerprints. Returns the labels, the workers'
+    second outputs in task order (level-major) and each model's accuracy per level."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from crystal_course.structures import CLASSES, check_atoms, class_index
+
+    if defect not in ("vacancies", "displacements"):
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict of name -> keras.Model")
+    for name, model in models.items():
+        if model.output_shape[-1] != len(CLASSES):
+            raise ValueError(
+                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
+            )
+    for atoms in structures:
+        if "space_group" not in check_atoms(atoms).info:
+            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
+    labels = np.array([class_index(a.info["space_group"]) for a in structures])
+    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
+    jobs = (
+        delayed(worker)(structures[i], defect, levels[j], (seed, i, j), option) for i, j in tasks
+    )
+    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
+    results = list(tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} {what}"))
+    images = np.stack([image for image, _ in results]).astype(np.float32)
+    shape = (len(levels), len(structures))
+    accuracy = {}
+    for name, model in models.items():
+        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
+    return labels, [second for _, second in results], accuracy
+
+
 def defect_sweep(
     structures: list,
     defect: str,
@@ -622,40 +659,14 @@ def defect_sweep(
     -----
     Introduced in Chapter 3.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     from crystal_course.dataset import sweep_item
-    from crystal_course.structures import CLASSES, check_atoms, class_index
 
-    if defect not in ("vacancies", "displacements"):
-        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
-    if not isinstance(models, dict) or not models:
-        raise TypeError("models must be a non-empty dict of name -> keras.Model")
-    for name, model in models.items():
-        if model.output_shape[-1] != len(CLASSES):
-            raise ValueError(
-                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
-            )
-    for atoms in structures:
-        if "space_group" not in check_atoms(atoms).info:
-            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
-    labels = np.array([class_index(a.info["space_group"]) for a in structures])
-    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
-    jobs = (
-        delayed(sweep_item)(structures[i], defect, levels[j], (seed, i, j), symprecs)
-        for i, j in tasks
+    labels, found, accuracy = _run_sweep(
+        sweep_item, structures, defect, levels, models, symprecs, seed, n_jobs, progress, "sweep"
     )
-    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
-    results = list(tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} sweep"))
-    images = np.stack([image for image, _ in results]).astype(np.float32)
-    found = np.array([hit for _, hit in results], dtype=float)  # (tasks, symprecs)
+    found = np.array(found, dtype=float)  # (tasks, symprecs)
     shape = (len(levels), len(structures))
     spglib = found.T.reshape(len(symprecs), *shape).mean(axis=2)
-    accuracy = {}
-    for name, model in models.items():
-        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
-        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
     return SweepResult(defect, tuple(levels), tuple(symprecs), spglib, accuracy, len(structures))
 
 
@@ -689,41 +700,22 @@ def practical_sweep(
     -----
     Introduced in Chapter 3.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     from crystal_course.dataset import practical_item
-    from crystal_course.structures import CLASSES, check_atoms, class_index
 
-    if defect not in ("vacancies", "displacements"):
-        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
-    if not isinstance(models, dict) or not models:
-        raise TypeError("models must be a non-empty dict of name -> keras.Model")
-    for name, model in models.items():
-        if model.output_shape[-1] != len(CLASSES):
-            raise ValueError(
-                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
-            )
-    for atoms in structures:
-        if "space_group" not in check_atoms(atoms).info:
-            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
-    labels = np.array([class_index(a.info["space_group"]) for a in structures])
-    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
-    jobs = (
-        delayed(practical_item)(structures[i], defect, levels[j], (seed, i, j), symprec)
-        for i, j in tasks
+    labels, classes, accuracy = _run_sweep(
+        practical_item,
+        structures,
+        defect,
+        levels,
+        models,
+        symprec,
+        seed,
+        n_jobs,
+        progress,
+        "(as found)",
     )
-    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
-    results = list(
-        tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} (as found)")
-    )
-    images = np.stack([image for image, _ in results]).astype(np.float32)
     shape = (len(levels), len(structures))
-    spglib = (np.array([c for _, c in results]).reshape(shape) == labels).mean(axis=1)[None]
-    accuracy = {}
-    for name, model in models.items():
-        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
-        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
+    spglib = (np.array(classes).reshape(shape) == labels).mean(axis=1)[None]
     return SweepResult(defect, tuple(levels), (symprec,), spglib, accuracy, len(structures))
 
 
