@@ -719,6 +719,79 @@ def practical_sweep(
     return SweepResult(defect, tuple(levels), (symprec,), spglib, accuracy, len(structures))
 
 
+REAL_ELEMENT_CONDITIONS: dict[str, dict[str, float]] = {
+    "pristine": {},
+    "25 % vacancies": {"vacancies": 0.25},
+    "2 % displacements": {"displacements": 0.02},
+}
+"""The conditions of :func:`real_element_test`: those of the course's test sets."""
+
+
+def real_element_test(
+    model: keras.Model,
+    per_element: int = 1,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+):
+    """Accuracy per class on the measured crystals of real elements, pristine and damaged.
+
+    Every element of :func:`crystal_course.structures.real_elements` goes
+    ``per_element`` times through the 2018 pipeline
+    (:func:`crystal_course.structures.real_element_crystal`, a different random
+    orientation and damage each time) under each of :data:`REAL_ELEMENT_CONDITIONS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class and condition: ``class``, ``condition``, ``elements``
+        (comma-separated), ``accuracy`` (:class:`crystal_course.uncertainty.Accuracy`)
+        and ``wrong`` (element -> predicted class, for the crystals it got wrong).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import pandas as pd
+
+    from crystal_course.diffraction import fingerprints
+    from crystal_course.structures import CLASSES, class_index, real_element_crystal, real_elements
+    from crystal_course.uncertainty import from_predictions
+
+    if model.output_shape[-1] != len(CLASSES):
+        raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")
+    if isinstance(per_element, bool) or not isinstance(per_element, int) or per_element < 1:
+        raise ValueError(f"per_element must be a positive integer, got {per_element!r}")
+    elements = real_elements()
+    crystals, rows = [], []
+    for c, (condition, damage) in enumerate(REAL_ELEMENT_CONDITIONS.items()):
+        for e, (element, group) in enumerate(elements.items()):
+            for k in range(per_element):
+                rng = np.random.default_rng(np.random.SeedSequence([seed, c, e, k]))
+                crystals.append(real_element_crystal(element, rng, **damage))
+                rows.append((condition, element, class_index(group)))
+    images = fingerprints(crystals, n_jobs=n_jobs, progress=progress)
+    predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+    frame = pd.DataFrame(rows, columns=["condition", "element", "label"]).assign(
+        predicted=predicted
+    )
+    out = []
+    for (condition, label), group in frame.groupby(["condition", "label"], sort=False):
+        wrong = group[group.predicted != group.label]
+        out.append(
+            {
+                "class": CLASSES[label],
+                "condition": condition,
+                "elements": ", ".join(dict.fromkeys(group.element)),
+                "accuracy": from_predictions(group.predicted.to_numpy(), group.label.to_numpy()),
+                "wrong": {
+                    e: CLASSES[p] for e, p in zip(wrong.element, wrong.predicted, strict=True)
+                },
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def plot_history(history, axes=None):
     """Loss and accuracy per epoch, training and validation, side by side.
 

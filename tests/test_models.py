@@ -223,6 +223,23 @@ def test_practical_sweep_scores_cnn_and_spglib_on_the_same_labels():
         training.practical_sweep(fresh, "strain", [0.1], {"m": model}, progress=False)
 
 
+def test_real_element_test_reports_every_class_and_condition():
+    from crystal_course.structures import CLASSES
+
+    table = training.real_element_test(models.load_pretrained(), per_element=1, progress=False)
+    assert len(table) == len(CLASSES) * len(training.REAL_ELEMENT_CONDITIONS)
+    assert set(table["class"]) == set(CLASSES)
+    pristine = table[table.condition == "pristine"].set_index("class")
+    for cubic in ("fcc (225)", "bcc (229)"):  # one geometry each: the shipped model is sure
+        assert pristine.loc[cubic, "accuracy"].value == 1.0
+    assert (
+        pristine.loc["fcc (225)", "accuracy"].n
+        == pristine.loc["fcc (225)", "elements"].count(",") + 1
+    )
+    with pytest.raises(ValueError, match="per_element"):
+        training.real_element_test(models.load_pretrained(), per_element=0)
+
+
 def test_plots_label_their_axes():
     import matplotlib
 

@@ -261,3 +261,18 @@ def test_damage_copies_and_keeps_the_label():
     assert len(shaken) == len(pristine) and not np.allclose(shaken.positions, pristine.positions)
     with pytest.raises(ValueError, match="defect"):
         damage(pristine, "strain", 0.1, 0)
+
+
+def test_real_elements_cover_every_class_with_measured_structures():
+    from crystal_course.structures import class_index, real_element_crystal, real_elements
+
+    found = real_elements()
+    assert {class_index(g) for g in found.values()} == set(range(7))
+    # Elemental R-3m: the A7 semimetals and A10 mercury; In and Sn are the bct examples.
+    assert {found[e] for e in ("As", "Sb", "Bi", "Hg")} == {166}
+    assert (found["In"], found["Sn"], found["Po"], found["Cu"]) == (139, 141, 221, 225)
+    holed = real_element_crystal("Bi", 0, vacancies=0.25)
+    assert holed.info["space_group"] == 166 and holed.info["vacancies"] == 0.25
+    assert 150 <= len(holed) <= 260
+    with pytest.raises(ValueError, match="one of the"):
+        real_element_crystal("U")
