@@ -56,7 +56,9 @@ from crystal_course.structures import (
 )
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Bumped whenever the same parameters would give different structures (2: space group
+166 holds A7 and A10 crystals, wider bct and hcp c/a ranges)."""
 
 _GROUPS_OF_CLASS: list[list[int]] = [[] for _ in CLASSES]
 for _p in PROTOTYPES:
@@ -346,6 +348,12 @@ def _resume(path: Path, manifest: dict, keys: dict, chunk_size: int) -> list:
     """Keep the intact chunks of an earlier run; list the ``(name, split, keys)`` still to do."""
     if (path / MANIFEST).exists():
         old = json.loads((path / MANIFEST).read_text())
+        if old.get("format") != manifest["format"]:
+            raise ValueError(
+                f"{path} holds a dataset of format {old.get('format')}, made by an older version "
+                f"of the course whose structures differ (this version writes format "
+                f"{manifest['format']}); delete it or use another directory"
+            )
         if old.get("parameters") != json.loads(json.dumps(manifest["parameters"])):
             raise ValueError(
                 f"{path} holds a dataset made with other parameters {old.get('parameters')}; "

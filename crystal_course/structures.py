@@ -289,6 +289,35 @@ def supercell(atoms: Atoms, n_atoms: int = 250) -> Atoms:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One structure type of a prototype's space group (e.g. A7 and A10 for R-3m).
+
+    Attributes
+    ----------
+    name : str
+        Strukturbericht name and prototype element, e.g. ``"A7 (alpha-As)"``.
+    example : str
+        An element whose experimental structure (``ase.build.bulk``) has it.
+    basis : tuple of (x, y, z)
+        Wyckoff positions (fractional, conventional cell).
+    c_over_a : (float, float)
+        Range of c/a sampled (hexagonal setting for R-3m).
+    u : (float, float), optional
+        Range sampled for the free coordinate ``z`` of a basis site ``(0, 0, z)``;
+        the ``z`` written in ``basis`` is replaced by the drawn value.
+    collapse : tuple of float
+        c/a values at which the lattice gains symmetry (refused when built).
+    """
+
+    name: str
+    example: str
+    basis: tuple[tuple[float, float, float], ...]
+    c_over_a: tuple[float, float]
+    u: tuple[float, float] | None = None
+    collapse: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Prototype:
     """One of the eight elemental structure types of the course.
 
@@ -300,6 +329,13 @@ class Prototype:
         Common name of the lattice.
     example : str
         An element whose experimental structure (``ase.build.bulk``) has it.
+    basis, c_over_a, collapse
+        Wyckoff positions, sampled c/a range and collapse values, for prototypes
+        of one structure type.
+    variants : tuple of Variant
+        For a space group whose elements come in several structure types: each
+        sampled crystal is one of them, drawn with equal probability (then
+        ``basis``, ``c_over_a`` and ``collapse`` are unused).
     """
 
     space_group: int
@@ -309,6 +345,7 @@ class Prototype:
     lattice: str = "cubic"
     c_over_a: tuple[float, float] | None = None
     collapse: tuple[float, ...] = ()
+    variants: tuple[Variant, ...] = ()
 
 
 PROTOTYPES: tuple[Prototype, ...] = (
@@ -317,7 +354,7 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "body-centred tetragonal",
         "In",
         lattice="tetragonal",
-        c_over_a=(1.55, 1.90),
+        c_over_a=(1.50, 1.90),
         collapse=(1.0, math.sqrt(2)),
     ),
     Prototype(
@@ -328,8 +365,19 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "rhombohedral",
         "Bi",
         lattice="hexagonal",
-        c_over_a=(1.75, 2.25),
-        collapse=(math.sqrt(3 / 8), math.sqrt(3 / 2), math.sqrt(6)),
+        variants=(
+            # As, Sb, Bi: two atoms at +-(u, u, u) of the rhombohedral cell, a distorted
+            # simple cubic (u = 1/4 and c/a = sqrt 6 would be sc itself).
+            Variant("A7 (alpha-As)", "Bi", ((0.0, 0.0, 0.0),), (2.55, 2.85), u=(0.224, 0.240)),
+            # Hg: one atom per rhombohedral cell.
+            Variant(
+                "A10 (alpha-Hg)",
+                "Hg",
+                ((0.0, 0.0, 0.0),),
+                (1.75, 2.25),
+                collapse=(math.sqrt(3 / 8), math.sqrt(3 / 2), math.sqrt(6)),
+            ),
+        ),
     ),
     Prototype(
         194,
@@ -337,7 +385,7 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "Mg",
         basis=((1 / 3, 2 / 3, 1 / 4),),
         lattice="hexagonal",
-        c_over_a=(1.55, 1.72),
+        c_over_a=(1.55, 1.90),  # Be 1.57 ... Mg 1.62 ... Zn 1.86, Cd 1.89
     ),
     Prototype(221, "simple cubic", "Po"),
     Prototype(225, "face-centred cubic", "Al"),
@@ -350,8 +398,27 @@ Each has an ASE example element (its experimental structure), the Wyckoff basis
 used by :func:`build_prototype`, and for the non-cubic ones the range of c/a
 sampled (hexagonal setting for 166) and the c/a values at which the lattice
 collapses to a cubic one (bct: 1 -> bcc, sqrt 2 -> fcc; beta-Sn: sqrt 2 ->
-diamond; rhombohedral: sqrt(3/8) -> bcc, sqrt(3/2) -> sc, sqrt 6 -> fcc).
+diamond; A10 rhombohedral: sqrt(3/8) -> bcc, sqrt(3/2) -> sc, sqrt 6 -> fcc).
+Space group 166 holds the two elemental structure types of R-3m with one or two
+atoms per cell: A7 (As, Sb, Bi) and A10 (Hg). Every range contains its examples'
+experimental values (``tests/test_structures.py``).
 """
+
+
+def variants(proto: Prototype) -> tuple[Variant, ...]:
+    """The structure types a prototype samples (one, built from its own fields, if it
+    has no explicit variants).
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    if proto.variants:
+        return proto.variants
+    if proto.c_over_a is None:
+        return (Variant(proto.name, proto.example, proto.basis, (1.0, 1.0)),)
+    return (Variant(proto.name, proto.example, proto.basis, proto.c_over_a, None, proto.collapse),)
+
 
 CLASSES: tuple[str, ...] = (
     "bct (139)",
@@ -485,6 +552,7 @@ def build_prototype(
     *,
     c_over_a: float | None = None,
     nn_distance: float | None = None,
+    variant: str | None = None,
 ) -> Atoms:
     """Conventional cell of a prototype, checked by spglib.
 
@@ -503,12 +571,17 @@ def build_prototype(
     nn_distance : float, optional
         Nearest-neighbour distance in Å; default twice the element's covalent
         radius.
+    variant : str, optional
+        Structure type of a prototype with several (:func:`variants`), by name
+        or Strukturbericht symbol (``"A7"``); default: drawn with equal
+        probability from ``rng`` (the first one without ``rng``).
 
     Returns
     -------
     ase.Atoms
-        The periodic conventional cell, with ``info["space_group"]`` and
-        ``info["c_over_a"]``.
+        The periodic conventional cell, with ``info["space_group"]``,
+        ``info["c_over_a"]``, ``info["variant"]`` and, for a structure type with a
+        free coordinate, ``info["u"]``.
 
     Raises
     ------
@@ -529,24 +602,43 @@ def build_prototype(
         nn_distance = 2 * float(covalent_radii[atomic_numbers[element]])
     if not (isinstance(nn_distance, Real) and math.isfinite(nn_distance) and nn_distance > 0):
         raise ValueError(f"nn_distance must be a positive length in Å, got {nn_distance!r}")
+    rng_ = _as_rng(rng) if rng is not None else None
+    kinds = variants(proto)
+    if variant is None:
+        many = rng_ is not None and len(kinds) > 1  # one type: no draw, streams unchanged
+        kind = kinds[int(rng_.integers(len(kinds)))] if many else kinds[0]
+    else:
+        matches = [k for k in kinds if variant in (k.name, k.name.split()[0])]
+        if not matches:
+            names = ", ".join(k.name for k in kinds)
+            raise ValueError(
+                f"variant of {proto.space_group} must be one of {names}; got {variant!r}"
+            )
+        kind = matches[0]
     ratio = 1.0
-    if proto.c_over_a is not None:
-        low, high = proto.c_over_a
+    if proto.c_over_a is not None or proto.variants:
+        low, high = kind.c_over_a
         if c_over_a is None:
-            c_over_a = _as_rng(rng).uniform(low, high) if rng is not None else (low + high) / 2
+            c_over_a = rng_.uniform(low, high) if rng_ is not None else (low + high) / 2
         if not (isinstance(c_over_a, Real) and math.isfinite(c_over_a) and c_over_a > 0):
             raise ValueError(f"c_over_a must be a positive number, got {c_over_a!r}")
-        for value in proto.collapse:
+        for value in kind.collapse:
             if abs(c_over_a - value) < 1e-3:
                 raise ValueError(
                     f"c_over_a={c_over_a:.4f} is where {proto.space_group} collapses to a "
                     f"higher symmetry ({value:.4f}); choose another value"
                 )
         ratio = float(c_over_a)
+    basis = list(kind.basis)
+    z = None
+    if kind.u is not None:
+        low, high = kind.u
+        z = float(rng_.uniform(low, high)) if rng_ is not None else (low + high) / 2
+        basis = [(0.0, 0.0, z)]
     gamma = 120 if proto.lattice == "hexagonal" else 90
     atoms = crystal(
         element,
-        list(proto.basis),
+        basis,
         spacegroup=proto.space_group,
         cellpar=[1.0, 1.0, ratio, 90, 90, gamma],
     )
@@ -557,7 +649,9 @@ def build_prototype(
             f"built {proto.name} (c/a={ratio:.4f}) but spglib finds space group {found}, "
             f"not {proto.space_group}"
         )
-    atoms.info.update(space_group=proto.space_group, c_over_a=ratio)
+    atoms.info.update(space_group=proto.space_group, c_over_a=ratio, variant=kind.name)
+    if z is not None:
+        atoms.info["u"] = z
     return atoms
 
 

@@ -107,6 +107,13 @@ def test_generate_repairs_damaged_chunks_and_refuses_other_parameters(small, tmp
     np.testing.assert_array_equal(dataset.load(copy).x, dataset.load(small).x)
     with pytest.raises(ValueError, match="other parameters"):
         dataset.generate(copy, chunk_size=5, progress=False, **{**SMALL, "seed": 9})
+    # A dataset written by an older version of the structures is not silently reused.
+    import json
+
+    manifest = json.loads((copy / dataset.MANIFEST).read_text())
+    (copy / dataset.MANIFEST).write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(ValueError, match="format 1, made by an older version"):
+        dataset.generate(copy, chunk_size=5, progress=False, **SMALL)
 
 
 def test_interrupted_generation_resumes(small, tmp_path):

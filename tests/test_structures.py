@@ -112,8 +112,10 @@ from crystal_course.structures import (  # noqa: E402
     add_vacancies,
     build_prototype,
     class_index,
+    prototype,
     random_rotation,
     sample_structure,
+    variants,
 )
 
 
@@ -125,16 +127,69 @@ def test_built_prototypes_have_their_space_group_for_sampled_shapes(proto):
         assert space_group(atoms) == proto.space_group == atoms.info["space_group"]
         nn = 2 * 1.32  # twice copper's covalent radius
         assert nearest_neighbour_distance(atoms.repeat(3)) == pytest.approx(nn, rel=0.1)
-        if proto.c_over_a:
-            assert proto.c_over_a[0] <= atoms.info["c_over_a"] <= proto.c_over_a[1]
-            assert min(abs(atoms.info["c_over_a"] - c) for c in proto.collapse or [99]) > 0.05
+        kind = next(k for k in variants(proto) if k.name == atoms.info["variant"])
+        if proto.c_over_a or proto.variants:
+            assert kind.c_over_a[0] <= atoms.info["c_over_a"] <= kind.c_over_a[1]
+            assert min(abs(atoms.info["c_over_a"] - c) for c in kind.collapse or [99]) > 0.05
+        if kind.u:
+            assert kind.u[0] <= atoms.info["u"] <= kind.u[1]
+
+
+def _experimental_shape(element: str) -> tuple[float, float | None]:
+    """c/a (hexagonal setting for rhombohedral) and u of an element's ASE reference state."""
+    from ase.data import atomic_numbers, reference_states
+
+    state = reference_states[atomic_numbers[element]]
+    if state["symmetry"] == "rhombohedral":
+        alpha = np.radians(state["alpha"])
+        ratio = np.sqrt(3 * (1 + 2 * np.cos(alpha))) / (2 * np.sin(alpha / 2))
+        u = float(np.max(np.abs(state["basis_x"])))  # (x, x, x) is (0, 0, x) in hexagonal axes
+        return float(ratio), (u if u > 0 else None)
+    return float(state["c/a"]), None
+
+
+@pytest.mark.parametrize(
+    "space_group, elements",
+    [
+        (139, ["In"]),
+        (141, ["Sn"]),
+        (166, ["As", "Sb", "Bi", "Hg"]),
+        (194, ["Be", "Mg", "Zn", "Cd"]),
+    ],
+)
+def test_sampled_ranges_contain_the_experimental_structures(space_group, elements):
+    """Every non-cubic range holds its examples' measured c/a (and u for A7)."""
+    kinds = variants(prototype(space_group))
+    for element in elements:
+        ratio, u = _experimental_shape(element)
+        inside = [
+            k
+            for k in kinds
+            if k.c_over_a[0] <= ratio <= k.c_over_a[1]
+            and (u is None) == (k.u is None)
+            and (u is None or k.u[0] <= u <= k.u[1])
+        ]
+        assert inside, f"{element}: c/a {ratio:.3f}, u {u} outside {kinds}"
+    assert {k.example for k in kinds} <= set(elements) | {prototype(space_group).example}
+
+
+def test_space_group_166_samples_both_elemental_structure_types():
+    rng = np.random.default_rng(3)
+    built = [build_prototype(166, "Sb", rng) for _ in range(20)]
+    kinds = {a.info["variant"] for a in built}
+    assert kinds == {"A7 (alpha-As)", "A10 (alpha-Hg)"}
+    assert {len(a) for a in built if a.info["variant"].startswith("A7")} == {6}  # 2 per rh. cell
+    assert {len(a) for a in built if a.info["variant"].startswith("A10")} == {3}
+    assert build_prototype(166, "Bi", variant="A7").info["u"] == pytest.approx(0.232)
+    with pytest.raises(ValueError, match="A7 .alpha-As., A10"):
+        build_prototype(166, "Bi", variant="A9")
 
 
 def test_collapse_values_are_refused_but_near_ones_allowed():
     with pytest.raises(ValueError, match="collapses"):
         build_prototype(139, c_over_a=1.0)
     with pytest.raises(ValueError, match="collapses"):
-        build_prototype(166, c_over_a=np.sqrt(6))
+        build_prototype(166, c_over_a=np.sqrt(6), variant="A10")
     near = build_prototype(139, c_over_a=1.02)  # a slightly distorted bcc
     assert space_group(near, symprec=1e-3) == 139
     assert space_group(near, symprec=0.1) == 229  # a loose tolerance sees bcc
