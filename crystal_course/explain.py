@@ -478,6 +478,7 @@ def overlap_table(
     seed: int = 0,
     threshold: float = 0.1,
     progress: bool = True,
+    per_crystal: bool = False,
 ):
     """Mean :func:`peak_overlap` of attentive response maps, per layer and model.
 
@@ -498,12 +499,16 @@ def overlap_table(
         As in the functions above.
     progress : bool, default True
         Show a tqdm progress bar.
+    per_crystal : bool, default False
+        Also return each crystal's mean overlap (for intervals over crystals).
 
     Returns
     -------
     pandas.DataFrame
         Index: layer; columns: one per model (mean overlap) plus
         ``"shuffled baseline"`` (mean over all models' maps) -- 1 is chance.
+    dict, only with ``per_crystal``
+        Layer -> model name -> ``(N,)`` mean overlap of each crystal's maps.
 
     Notes
     -----
@@ -520,23 +525,25 @@ def overlap_table(
     if x.ndim != 4:
         raise ValueError(f"x must be a batch (N, 64, 64, 3), got shape {x.shape}")
     rng = np.random.default_rng(seed)
-    rows = {}
+    rows, crystals = {}, {}
     steps = tqdm(total=len(models) * len(layers) * len(x), disable=not progress, desc="maps")
     for layer in layers:
-        row, baseline = {}, []
+        row, baseline, crystals[layer] = {}, [], {}
         for name, model in models.items():
             scores = []
             for image in x:
                 maps, _ = attentive_response_maps(model, image, layer, n_filters)
+                scores.append([peak_overlap(m, image, threshold) for m in maps])
                 for m in maps:
-                    scores.append(peak_overlap(m, image, threshold))
                     baseline.extend(shuffled_overlap(m, image, n_shuffles, rng, threshold))
                 steps.update()
             row[name] = float(np.mean(scores))
+            crystals[layer][name] = np.mean(scores, axis=1)
         row["shuffled baseline"] = float(np.mean(baseline))
         rows[layer] = row
     steps.close()
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("layer")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("layer")
+    return (table, crystals) if per_crystal else table
 
 
 def plot_response_maps(

@@ -61,3 +61,17 @@ def test_pixel_baselines_score_every_split():
         assert method["noise"].n == 30 and method["noise"].value < 0.7
     with pytest.raises(ValueError, match="x_train"):
         training.pixel_baselines(x.reshape(30, -1), y, {})
+
+
+def test_paired_difference_and_its_sentence():
+    rng = np.random.default_rng(0)
+    base = rng.random(30)
+    mean, low, high = uncertainty.paired_difference(base + 1 + 0.1 * rng.standard_normal(30), base)
+    assert low < mean < high and low > 0.9 and high < 1.1
+    text = uncertainty.compare_paired("trained", base + 1, "untrained", base + rng.random(30) * 0.1)
+    assert text.startswith("trained scores higher than untrained")
+    noise = base + 0.05 * rng.standard_normal(30)
+    assert "cannot be told apart" in uncertainty.compare_paired("a", base, "b", noise)
+    assert uncertainty.paired_difference(base + 2, base) == pytest.approx((2, 2, 2))
+    with pytest.raises(ValueError, match="paired samples"):
+        uncertainty.paired_difference([1.0], [2.0])
