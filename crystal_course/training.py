@@ -863,19 +863,31 @@ def plot_confusion(confusion: np.ndarray, class_names, ax=None, title: str = "")
 def plot_sweep(result: SweepResult, ax=None):
     """Accuracy (%) against defect level: spglib at each tolerance and every classifier.
 
+    Each curve carries a shaded 95 % Wilson band over the ``n_structures`` crystals
+    (:func:`crystal_course.uncertainty.wilson`).
+
     Notes
     -----
     Introduced in Chapter 3.
     """
     import matplotlib.pyplot as plt
 
+    from crystal_course.uncertainty import wilson
+
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))
     x = 100 * np.asarray(result.levels)
+    n = result.n_structures
+
+    def band(rate, line):
+        bounds = [wilson(int(round(r * n)), n) for r in rate]
+        ax.fill_between(x, [100 * b.low for b in bounds], [100 * b.high for b in bounds],
+                        color=line.get_color(), alpha=0.15, linewidth=0)  # fmt: skip
+
     for name, accuracy in result.models.items():
-        ax.plot(x, 100 * accuracy, "o-", label=name)
+        band(accuracy, ax.plot(x, 100 * accuracy, "o-", label=name)[0])
     for symprec, rate in zip(result.symprecs, result.spglib, strict=True):
-        ax.plot(x, 100 * rate, "s--", label=f"spglib, symprec {symprec:g} Å")
+        band(rate, ax.plot(x, 100 * rate, "s--", label=f"spglib, symprec {symprec:g} Å")[0])
     ax.set_xlabel(
         "vacancies (% of atoms)" if result.defect == "vacancies" else "displacement σ (% of NN)"
     )

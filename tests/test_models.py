@@ -267,3 +267,4 @@ def test_plots_label_their_axes():
     )
     ax = training.plot_sweep(sweep)
     assert "NN" in ax.get_xlabel() and len(ax.get_lines()) == 3
+    assert len(ax.collections) == 3  # a Wilson band per curve
