@@ -57,8 +57,13 @@ from crystal_course.structures import (
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
-"""Bumped whenever the same parameters would give different structures (2: space group
-166 holds A7 and A10 crystals, wider bct and hcp c/a ranges)."""
+"""Format of fingerprint datasets, bumped whenever the same parameters would give
+different structures (2: space group 166 holds A7 and A10 crystals, wider bct and hcp
+c/a ranges). :func:`default_path` names the folder after it, so an older dataset is
+left alone rather than reused."""
+
+ZONE_AXIS_FORMAT_VERSION = 1
+"""Format of zone-axis datasets (their pyxtal crystals do not use the prototypes)."""
 
 _GROUPS_OF_CLASS: list[list[int]] = [[] for _ in CLASSES]
 for _p in PROTOTYPES:
@@ -269,6 +274,26 @@ def _new_manifest(config: DatasetConfig) -> dict:
 def _save_manifest(path: Path, manifest: dict) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True).encode()
     _write_atomic(path / MANIFEST, lambda handle: handle.write(text))
+
+
+def default_path(settings) -> Path:
+    """Where the chapters keep the fingerprint dataset of a run's mode and seed.
+
+    ``settings.data_dir / "dataset-<mode>-seed<seed>-format<N>"``: the format in the
+    name means a course update that changes the structures generates a new dataset
+    beside the old one instead of tripping over it.
+
+    Parameters
+    ----------
+    settings : crystal_course.config.Settings
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    return Path(settings.data_dir) / (
+        f"dataset-{settings.mode}-seed{settings.seed}-format{FORMAT_VERSION}"
+    )
 
 
 def generate(
@@ -548,7 +573,7 @@ def generate_zone_axis(
     versions = _versions()
     versions["pyxtal"] = pyxtal.__version__
     manifest = {
-        "format": FORMAT_VERSION,
+        "format": ZONE_AXIS_FORMAT_VERSION,
         "kind": "zone_axis",
         "parameters": params,
         "splits": list(config.splits),

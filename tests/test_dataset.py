@@ -191,3 +191,12 @@ def test_command_line_help_and_info(small):
 def test_bad_parameters(kwargs, fragment, tmp_path):
     with pytest.raises(ValueError, match=fragment):
         dataset.generate(tmp_path, progress=False, **{**SMALL, **kwargs})
+
+
+def test_default_path_names_mode_seed_and_format():
+    from crystal_course import config
+
+    settings = config.settings(seed=3)
+    path = dataset.default_path(settings)
+    assert path.parent == settings.data_dir
+    assert path.name == f"dataset-{settings.mode}-seed3-format{dataset.FORMAT_VERSION}"
