@@ -47,6 +47,8 @@ def test_every_chapter_page_was_built_with_maths(html_dir):
     for source in chapters:
         page = html_dir / "book" / f"{source.stem}.html"
         assert page.is_file(), f"{page} was not built"
+    # Browsers ask every page's origin for /favicon.ico, the root redirect page included.
+    assert (html_dir / "favicon.ico").is_file()
     # Chapter 1 is the maths chapter: the typesetting check must have something to check.
     assert 'class="math' in (html_dir / "book" / "01_diffraction.html").read_text()
 
