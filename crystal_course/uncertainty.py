@@ -105,8 +105,10 @@ def from_predictions(predicted, truth, confidence: float = 0.95) -> Accuracy:
     return wilson(int((predicted == truth).sum()), len(truth), confidence)
 
 
-def compare(name_a: str, a: Accuracy, name_b: str, b: Accuracy) -> str:
+def compare(name_a: str, a: Accuracy, name_b: str, b: Accuracy, unit: str = "test crystals") -> str:
     """A sentence comparing two accuracies that ranks them only if their intervals are apart.
+
+    ``unit`` names what was counted (default ``"test crystals"``).
 
     Notes
     -----
@@ -116,7 +118,7 @@ def compare(name_a: str, a: Accuracy, name_b: str, b: Accuracy) -> str:
     if a.overlaps(b):
         return (
             f"{name_a} ({100 * a.value:.1f} %) and {name_b} ({100 * b.value:.1f} %) cannot be "
-            f"told apart on {a.n} and {b.n} test crystals: their {level} intervals overlap"
+            f"told apart on {a.n} and {b.n} {unit}: their {level} intervals overlap"
         )
     (hi_name, hi), (lo_name, lo) = sorted(
         [(name_a, a), (name_b, b)], key=lambda item: item[1].value, reverse=True

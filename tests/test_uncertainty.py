@@ -75,3 +75,10 @@ def test_paired_difference_and_its_sentence():
     assert uncertainty.paired_difference(base + 2, base) == pytest.approx((2, 2, 2))
     with pytest.raises(ValueError, match="paired samples"):
         uncertainty.paired_difference([1.0], [2.0])
+
+
+def test_compare_names_what_was_counted():
+    a, b = uncertainty.wilson(280, 280), uncertainty.wilson(279, 280)
+    assert "on 280 and 280 clustered crystals" in uncertainty.compare(
+        "x", a, "y", b, unit="clustered crystals"
+    )
