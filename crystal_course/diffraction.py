@@ -396,10 +396,12 @@ _CHUNK_ELEMENTS = 1 << 16
 _TWO_PI = 2 * np.pi
 
 
-def _scaled_cluster(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Positions and cell in nearest-neighbour units, species and their numbers."""
+def _scaled_cluster(
+    atoms: Atoms, rescale: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions and cell in nearest-neighbour units (or in Å), species and their numbers."""
     check_atoms(atoms, min_atoms=2)
-    nn = nearest_neighbour_distance(atoms)
+    nn = nearest_neighbour_distance(atoms) if rescale else 1.0
     positions = atoms.get_positions() / nn
     positions -= positions.mean(axis=0)  # a rigid translation only changes a global phase
     cell = np.asarray(atoms.cell) / nn
@@ -580,7 +582,11 @@ def _amplitude_direct(q: np.ndarray, positions, index, form_factors) -> np.ndarr
 
 
 def _intensities(
-    atoms: Atoms, q: np.ndarray, q_norm: np.ndarray | None = None, method: str = "auto"
+    atoms: Atoms,
+    q: np.ndarray,
+    q_norm: np.ndarray | None = None,
+    method: str = "auto",
+    rescale: bool = True,
 ) -> np.ndarray:
     """``|sum_j f_j exp(-i q.x_j)|**2`` for scattering vectors ``q`` (P, 3), float32.
 
@@ -588,11 +594,11 @@ def _intensities(
     nearest-neighbour distance, so the phases use ``q`` against scaled
     positions while the form factors use the physical ``|q|`` (``q_norm``,
     which may be a shorter array that ``q`` repeats, as for six rotations of
-    the same pixels).
+    the same pixels). ``rescale=False`` keeps the positions in Å.
     """
     if method not in ("auto", "factorised", "direct"):
         raise ValueError(f"method must be 'auto', 'factorised' or 'direct', got {method!r}")
-    positions, cell, species, index = _scaled_cluster(atoms)
+    positions, cell, species, index = _scaled_cluster(atoms, rescale)
     if q_norm is None:
         q_norm = np.linalg.norm(q, axis=-1)
     form_factors = form_factor(species, q_norm).T.astype(np.float32)  # (P', S)
@@ -660,12 +666,14 @@ def diffraction_pattern(
     detector: Detector = Detector(),
     rotation=None,
     method: str = "auto",
+    rescale: bool = True,
 ) -> np.ndarray:
     """Kinematic diffraction pattern of a finite cluster on a flat detector.
 
     ``I(q) = Omega(q) |sum_j f_j(|q|) exp(-i q . x_j)|**2`` at every pixel, for the
     atoms as given (no periodic images), after scaling positions so that their
-    average nearest-neighbour distance is 1 Å (Ziletti et al. 2018).
+    average nearest-neighbour distance is 1 Å (Ziletti et al. 2018), unless
+    ``rescale`` is false.
 
     Parameters
     ----------
@@ -683,6 +691,10 @@ def diffraction_pattern(
         crystals, with or without vacancies; needs a 3D cell); ``"direct"``
         sums over atoms (best for displaced atoms); ``"auto"`` picks the
         cheaper. All agree to float32 precision.
+    rescale : bool, default True
+        Scale the structure to unit nearest-neighbour distance (the 2018
+        fingerprint). ``False`` keeps its physical size, as in the zone-axis
+        patterns of Chapter 6.
 
     Returns
     -------
@@ -704,7 +716,8 @@ def diffraction_pattern(
     matrix = _as_rotation(rotation)
     q, solid_angle = scattering_vectors(detector)
     q_structure = q.reshape(-1, 3) @ matrix  # q . (R x) = (R^T q) . x
-    intensity = _intensities(atoms, q_structure, method=method).reshape(solid_angle.shape)
+    intensity = _intensities(atoms, q_structure, method=method, rescale=rescale)
+    intensity = intensity.reshape(solid_angle.shape)
     return (intensity * solid_angle).astype(np.float32)
 
 
@@ -1169,138 +1182,3 @@ def plot_ewald_section(
     ax.set_ylabel(r"$q_z$ (1/Å)")
     ax.legend(loc="lower right", fontsize="small", framealpha=0.8)
     return ax
-
-
-# ---------------------------------------------------------------------------
-# Zone-axis patterns (Chapter 6, Tiong et al. 2020)
-# ---------------------------------------------------------------------------
-
-ZONE_AXIS_WAVELENGTH = 3.5e-12
-"""Wavelength of the zone-axis patterns of Tiong et al. (2020), in m."""
-
-ZONE_AXIS_BEAMS = ("x", "y", "z")
-"""Beam directions of the three zone-axis patterns (axes of the standard conventional cell)."""
-
-
-def zone_axis_detector(n_pixels: int = 64, q_max: float = 8.0, distance: float = 0.1) -> Detector:
-    """A detector for zone-axis patterns: λ = 3.5 pm and the edge at ``q_max``.
-
-    Parameters
-    ----------
-    n_pixels : int, default 64
-        Pixels per side (64 in quick mode, 128 or more in full mode).
-    q_max : float, default 8.0
-        Scattering vector at the middle of an edge, in 1/Å of the scaled
-        structure (nearest-neighbour distance 1 Å): spots of spacings down to
-        ``2 pi / q_max`` (0.79 NN) are on the detector.
-    distance : float, default 0.1
-        Sample-to-detector distance, in m.
-
-    Notes
-    -----
-    Introduced in Chapter 6. The pixel size follows from the rest, so changing
-    ``n_pixels`` changes the resolution, not the field of view.
-    """
-    k = 2 * math.pi / (ZONE_AXIS_WAVELENGTH / ANGSTROM)
-    if not (isinstance(q_max, Real) and 0 < q_max < k):
-        raise ValueError(f"q_max must be in (0, {k:.0f}) 1/Å, got {q_max!r}")
-    pixel_size = math.tan(2 * math.asin(q_max / (2 * k))) * distance / (n_pixels / 2)
-    return Detector(n_pixels, pixel_size, distance, ZONE_AXIS_WAVELENGTH)
-
-
-def spherical_cluster(atoms: Atoms, n_atoms: int = 500) -> Atoms:
-    """A roughly spherical crystallite of about ``n_atoms`` atoms cut from a periodic cell.
-
-    The cell is repeated to about 2.5 times ``n_atoms``
-    (:func:`crystal_course.structures.supercell`) and the atoms within the
-    radius that holds ``n_atoms`` at the crystal's density, around the centre
-    of the block, are kept. Its cell stays the supercell, so the lattice-factorised
-    sum still applies (the sphere is the block with vacancies).
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from crystal_course.structures import check_atoms, supercell
-
-    check_atoms(atoms)
-    if isinstance(n_atoms, bool) or not isinstance(n_atoms, Integral) or n_atoms < 2:
-        raise ValueError(f"n_atoms must be an integer >= 2, got {n_atoms!r}")
-    volume = abs(np.linalg.det(np.asarray(atoms.cell)))
-    if volume < 1e-8:
-        raise ValueError("atoms must have a 3D cell")
-    radius = (3 * n_atoms * volume / len(atoms) / (4 * math.pi)) ** (1 / 3)
-    block = supercell(atoms, int(2.5 * n_atoms))
-    centre = np.asarray(block.cell).sum(axis=0) / 2
-    keep = np.linalg.norm(block.positions - centre, axis=1) <= radius
-    return block[keep]
-
-
-_BEAM_ROTATIONS = {"x": ("y", -90.0), "y": ("x", 90.0), "z": None}
-
-
-def zone_axis_patterns(
-    atoms: Atoms,
-    detector: Detector | None = None,
-    n_atoms: int = 500,
-    beam_stop: float = 3.0,
-    as_cluster: bool = False,
-    method: str = "direct",
-) -> np.ndarray:
-    """Three zone-axis patterns of a crystal, beam along x, y and z, scaled to 0-255.
-
-    The crystal's standard conventional cell (spglib) is cut into a sphere of
-    about ``n_atoms`` atoms (:func:`spherical_cluster`; a box would add streaks
-    along its edges to every spot) and its
-    kinematic pattern computed (:func:`diffraction_pattern`) with the beam
-    along each cell axis. The direct beam is blocked (a disc of ``beam_stop``
-    pixels per 64 pixels of detector), then each pattern is scaled linearly so
-    that its brightest pixel is 255 and rounded, like an 8-bit image.
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        A periodic crystal (any cell; it is standardised first).
-    detector : Detector, optional
-        Default :func:`zone_axis_detector` ``(64)``.
-    n_atoms : int, default 500
-        Cluster size (bigger: sharper spots).
-    beam_stop : float, default 3.0
-        Radius of the blocked centre, in pixels of a 64-pixel detector.
-    as_cluster : bool, default False
-        ``atoms`` is already the crystallite (standard orientation, e.g. a
-        :func:`spherical_cluster` with vacancies): use it as it is.
-    method : str, default "direct"
-        See :func:`diffraction_pattern`. A sphere fills only half of its
-        lattice block, so the direct sum is the faster one here (about 5x).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, n, 3)`` float32 in [0, 255]; channel k has the beam along
-        ``ZONE_AXIS_BEAMS[k]``.
-
-    Raises
-    ------
-    ValueError
-        If a pattern is dark outside the beam stop.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from crystal_course.structures import standard_conventional_cell
-
-    detector = detector or zone_axis_detector()
-    cluster = atoms if as_cluster else spherical_cluster(standard_conventional_cell(atoms), n_atoms)
-    n = detector.n_pixels
-    rows, cols = np.mgrid[0:n, 0:n] - detector.center
-    open_ = np.hypot(rows, cols) > beam_stop * n / 64
-    out = np.empty((n, n, 3), dtype=np.float32)
-    for k, beam in enumerate(ZONE_AXIS_BEAMS):
-        pattern = diffraction_pattern(cluster, detector, _BEAM_ROTATIONS[beam], method) * open_
-        peak = float(pattern.max())
-        if not peak > 0:
-            raise ValueError(f"the pattern with the beam along {beam} is dark")
-        out[..., k] = np.rint(255 * pattern / peak)
-    return out
