@@ -17,14 +17,14 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
-from crystal_course import diffraction, shaping, structures
+from crystal_course import shaping, structures, zone_axis
 
 
 def loop_shape(pattern, threshold=50, factor=1.7, min_separation=4.0, width=1.0):
-    """The same shaped pattern, with Python loops (the baseline)."""
+    """The same shaped pattern S = R + lines, with Python loops (the baseline)."""
     n = pattern.shape[0]
     centres, sizes = shaping.find_nodes(pattern, threshold)
-    out = np.where(pattern >= threshold, pattern, 0).astype(np.float32)
+    lines = np.zeros(pattern.shape, dtype=np.float32)
     pairs = []
     shortest = math.inf
     for i in range(len(centres)):
@@ -49,8 +49,8 @@ def loop_shape(pattern, threshold=50, factor=1.7, min_separation=4.0, width=1.0)
                 )
                 dist = math.hypot(r - (r0 + t * dr), c - (c0 + t * dc))
                 level = min(1.0, max(0.0, half + 0.5 - dist)) * 255 * w
-                out[r, c] = max(out[r, c], level)
-    return out
+                lines[r, c] = max(lines[r, c], level)
+    return np.minimum(pattern.astype(np.float32) + lines, 255)
 
 
 def shape_all(patterns):
@@ -62,12 +62,12 @@ def main() -> None:
     parser.add_argument("--n-pixels", type=int, default=128)
     parser.add_argument("--crystals", type=int, default=40)
     args = parser.parse_args()
-    detector = diffraction.zone_axis_detector(args.n_pixels)
+    detector = zone_axis.detector(args.n_pixels)
     groups = structures.SPACE_GROUP_SETS[72]
     patterns = []
     for i in range(args.crystals):
         crystal = structures.random_crystal(groups[i % len(groups)], i)
-        image = diffraction.zone_axis_patterns(crystal, detector, n_atoms=400)
+        image = zone_axis.patterns(crystal, detector, n_atoms=400)
         patterns += [image[..., k] for k in range(3)]
     n = len(patterns)
     separation = 2.0 * args.n_pixels / 64

@@ -2,9 +2,10 @@
 
 A zone-axis spot pattern becomes a *shape*: the bright spots are nodes, and
 nodes closer than ``factor`` times the shortest spot distance are joined by
-lines, brighter and thicker for bigger spots. Neighbouring crystal systems
-whose spot patterns differ only in small distortions then differ in which
-spots are joined -- a topological feature a CNN picks up easily.
+lines, brighter and thicker for bigger spots, drawn over the whole raw
+pattern. Neighbouring crystal systems whose spot patterns differ only in small
+distortions then differ in which spots are joined -- a topological feature a
+CNN picks up easily.
 
 Everything is vectorised: spots are found with ``scipy.ndimage`` (connected
 components and intensity-weighted centroids), pair distances with
@@ -141,29 +142,41 @@ def _rasterise(
     return image.reshape(n, n)
 
 
+SHAPING_BACKGROUNDS = ("raw", "nodes")
+"""What the lines of :func:`shape_pattern` are drawn over: ``"raw"``, the whole
+pattern (the paper's S = R + lines), or ``"nodes"``, only the pixels at or above
+the node threshold (an earlier version of this course, kept for the ablation)."""
+
+
 def shape_pattern(
     pattern: np.ndarray,
     threshold: float = 50,
     factor: float = 1.7,
     min_separation: float | None = None,
     width: float = 1.0,
+    background: str = "raw",
 ) -> np.ndarray:
-    """The shaped pattern of Tiong et al. (2020): spots plus lines between near spots.
+    """The shaped pattern of Tiong et al. (2020): the raw pattern plus lines between near spots.
 
-    Nodes are the spots at or above ``threshold`` (:func:`find_nodes`); pairs
-    closer than ``factor`` x the shortest spot distance are joined
-    (:func:`node_pairs`). A line between spots of sizes ``s_i`` and ``s_j`` has
-    intensity ``255 x (s_i + s_j) / (2 s_max)`` and half-width
-    ``width x (0.5 + (s_i + s_j) / (2 s_max))`` pixels: bigger spots, brighter
-    and thicker lines, as the paper describes. Lines are anti-aliased (a pixel
-    at distance ``d`` from the segment gets ``clip(half-width + 0.5 - d, 0, 1)``
-    of the line's intensity); the spots themselves are kept on top.
+    **The paper's parts.** Nodes are the spots at or above ``threshold``
+    (:func:`find_nodes`; 50 of 255); pairs closer than ``factor`` x the shortest
+    node distance are joined (:func:`node_pairs`; 1.7); the shaped pattern is
+    ``S = R + sum of lines``, the whole raw pattern ``R`` with the lines added,
+    and a line's thickness grows with the size of its nodes.
+
+    **The course's choices** (the paper gives no formula): a line between spots
+    of sizes ``s_i`` and ``s_j`` has intensity ``255 x (s_i + s_j) / (2 s_max)``
+    and half-width ``width x (0.5 + (s_i + s_j) / (2 s_max))`` pixels; lines are
+    anti-aliased (a pixel at distance ``d`` from the segment gets
+    ``clip(half-width + 0.5 - d, 0, 1)`` of the line's intensity); where lines
+    cross, the brighter one counts; ``S`` is clipped at 255 to stay an 8-bit
+    image; pairs closer than ``min_separation`` are one spot.
 
     Parameters
     ----------
     pattern : numpy.ndarray
         ``(n, n)`` pattern on the 0-255 scale (e.g. one channel of
-        :func:`crystal_course.diffraction.zone_axis_patterns`).
+        :func:`crystal_course.zone_axis.patterns`).
     threshold : float, default 50
         Node threshold.
     factor : float, default 1.7
@@ -173,70 +186,82 @@ def shape_pattern(
         ``2 x n / 64``).
     width : float, default 1.0
         Line width scale, in pixels.
+    background : {"raw", "nodes"}, default "raw"
+        ``"raw"``: ``S = min(R + lines, 255)``, so ``S >= R`` everywhere (the
+        paper). ``"nodes"``: the lines over the pixels at or above the
+        threshold only, every weaker pixel set to 0 (see
+        :data:`SHAPING_BACKGROUNDS`).
 
     Returns
     -------
     numpy.ndarray
-        ``(n, n)`` float32 in [0, 255]. A pattern without any pixel at the
-        threshold gives an all-zero image; a single spot gives the spot alone.
+        ``(n, n)`` float32 in [0, 255]. Without a pair to join, the background
+        alone.
 
     Raises
     ------
     ValueError
-        For a non-square or non-2-D array, or values outside [0, 255] or not finite.
+        For a non-square or non-2-D array, values outside [0, 255] or not
+        finite, or an unknown ``background``.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
+    if background not in SHAPING_BACKGROUNDS:
+        raise ValueError(f"background must be one of {SHAPING_BACKGROUNDS}, got {background!r}")
     image = _pattern(pattern)
     n = image.shape[0]
     min_separation = 2.0 * n / 64 if min_separation is None else min_separation
     centres, sizes = find_nodes(image, threshold)
-    spots = np.where(image >= threshold, image, 0).astype(np.float32)
+    if background == "nodes":
+        image = np.where(image >= threshold, image, 0).astype(np.float32)
     pairs = node_pairs(centres, factor, min_separation)
     if not len(pairs):
-        return spots
+        return image
     weight = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) / (2.0 * sizes.max())
     value = (255 * weight).astype(np.float32)
     half = (width * (0.5 + weight)).astype(np.float32)
     lines = _rasterise(centres[pairs[:, 0]], centres[pairs[:, 1]], value, half, n)
-    return np.maximum(lines, spots)
+    if background == "nodes":
+        return np.maximum(lines, image)
+    return np.minimum(image + lines, 255).astype(np.float32)
 
 
-def shaped_fingerprint(atoms, detector=None, threshold: float = 50, factor: float = 1.7, **kwargs):
-    """Shaped and spot inputs of one crystal for Chapter 6.
+def shape_patterns(patterns: np.ndarray, background: str = "raw", **kwargs) -> np.ndarray:
+    """:func:`shape_pattern` of every channel of ``(n, n, C)`` or ``(N, n, n, C)`` patterns.
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        A periodic crystal.
-    detector : crystal_course.diffraction.Detector, optional
-        Default :func:`crystal_course.diffraction.zone_axis_detector` ``(64)``.
-    threshold, factor : float
-        As in :func:`shape_pattern`.
-    **kwargs
-        Passed to :func:`crystal_course.diffraction.zone_axis_patterns`.
-
-    Returns
-    -------
-    shaped : numpy.ndarray
-        ``(n, n, 3)`` float32 in [0, 255]: R, G, B = shaped patterns with the
-        beam along x, y, z.
-    spots : numpy.ndarray
-        ``(n, n, 3)`` the three raw zone-axis patterns (the baselines' input).
+    Returns float32 of the same shape. ``kwargs`` go to :func:`shape_pattern`.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
-    from crystal_course.diffraction import zone_axis_patterns
+    patterns = np.asarray(patterns)
+    if patterns.ndim not in (3, 4):
+        raise ValueError(f"patterns must be (n, n, C) or (N, n, n, C), got shape {patterns.shape}")
+    flat = np.moveaxis(patterns.reshape(-1, *patterns.shape[-3:]), -1, 1)  # (N, C, n, n)
+    out = np.empty(flat.shape, dtype=np.float32)
+    for index in np.ndindex(flat.shape[:2]):
+        out[index] = shape_pattern(flat[index], background=background, **kwargs)
+    return np.moveaxis(out, 1, -1).reshape(patterns.shape)
 
-    spots = zone_axis_patterns(atoms, detector, **kwargs)
-    shaped = np.stack(
-        [shape_pattern(spots[..., k], threshold, factor) for k in range(3)], axis=-1
-    ).astype(np.float32)
-    return shaped, spots
+
+def count_nodes(patterns: np.ndarray, threshold: float = 50) -> np.ndarray:
+    """Number of nodes (:func:`find_nodes`) of every 2-D pattern in ``(..., n, n, C)``.
+
+    Returns an int array of shape ``patterns.shape[:-3] + (C,)``.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    patterns = np.asarray(patterns)
+    if patterns.ndim < 3:
+        raise ValueError(f"patterns must be (..., n, n, C), got shape {patterns.shape}")
+    flat = np.moveaxis(patterns.reshape(-1, *patterns.shape[-3:]), -1, 1)
+    counts = np.array([[len(find_nodes(p, threshold)[0]) for p in item] for item in flat])
+    return counts.reshape(patterns.shape[:-3] + (patterns.shape[-1],))
 
 
 def plot_shaping(pattern: np.ndarray, threshold: float = 50, factor: float = 1.7, axes=None):
@@ -265,7 +290,7 @@ def plot_shaping(pattern: np.ndarray, threshold: float = 50, factor: float = 1.7
     axes[2].set_title(f"{len(pairs)} pairs within {factor:g} x shortest", fontsize=10)
     axes[3].imshow(shape_pattern(image, threshold, factor), origin="lower", cmap="gray",
                    vmin=0, vmax=255)  # fmt: skip
-    axes[3].set_title("shaped pattern", fontsize=10)
+    axes[3].set_title("shaped: S = R + lines", fontsize=10)
     for ax in axes:
         ax.set_xlabel("pixel")
         ax.set_ylabel("pixel")
