@@ -489,39 +489,39 @@ class MCDropout(layers.Dropout):
         return super().call(inputs, training=True if self.always_on else training)
 
 
-ZONE_AXIS_INPUTS = ("beam_x", "beam_y", "beam_z")
-"""Input names of :func:`msdn`: one shaped pattern per beam direction."""
+MSDN_INPUTS = ("beam_a", "beam_b", "beam_c")
+"""Input names of :func:`msdn`: one pattern per zone axis [100], [010], [001]."""
 
 
-def _densenet_trunk(shape, blocks, growth, stem_filters, dropout, compression, init):
+def _densenet_trunk(shape, blocks, growth, stem_filters, dropout, compression, init, batch_norm):
+    def norm_relu(x, name):  # BN-ReLU, or ReLU alone (the paper's dense layers)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.Activation("relu", name=f"{name}_relu")(x)
+
+    def conv(x, filters, size, name, **kwargs):
+        return layers.Conv2D(filters, size, use_bias=not batch_norm, kernel_initializer=init(),
+                             name=name, **kwargs)(x)  # fmt: skip
+
     inputs = keras.Input(shape=shape, name="pattern")
-    x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False,
-                      kernel_initializer=init(), name="stem_conv")(inputs)  # fmt: skip
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.Activation("relu", name="stem_relu")(x)
+    x = conv(inputs, stem_filters, 7, "stem_conv", strides=2, padding="same")
+    x = norm_relu(x, "stem")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     for b, n_layers in enumerate(blocks, start=1):
         for i in range(1, n_layers + 1):
             name = f"block{b}_layer{i}"
-            y = layers.BatchNormalization(name=f"{name}_bn1")(x)
-            y = layers.Activation("relu", name=f"{name}_relu1")(y)
-            y = layers.Conv2D(4 * growth, 1, use_bias=False, kernel_initializer=init(),
-                              name=f"{name}_conv1")(y)  # fmt: skip
-            y = layers.BatchNormalization(name=f"{name}_bn2")(y)
-            y = layers.Activation("relu", name=f"{name}_relu2")(y)
-            y = layers.Conv2D(growth, 3, padding="same", use_bias=False,
-                              kernel_initializer=init(), name=f"{name}_conv2")(y)  # fmt: skip
+            y = norm_relu(x, f"{name}_1")
+            y = conv(y, 4 * growth, 1, f"{name}_conv1")
+            y = norm_relu(y, f"{name}_2")
+            y = conv(y, growth, 3, f"{name}_conv2", padding="same")
             y = MCDropout(dropout, name=f"{name}_dropout")(y)
             x = layers.Concatenate(name=f"{name}_concat")([x, y])
         if b < len(blocks):
             channels = max(1, int(x.shape[-1] * compression))
-            x = layers.BatchNormalization(name=f"transition{b}_bn")(x)
-            x = layers.Activation("relu", name=f"transition{b}_relu")(x)
-            x = layers.Conv2D(channels, 1, use_bias=False, kernel_initializer=init(),
-                              name=f"transition{b}_conv")(x)  # fmt: skip
+            x = norm_relu(x, f"transition{b}")
+            x = conv(x, channels, 1, f"transition{b}_conv")
             x = layers.AveragePooling2D(2, name=f"transition{b}_pool")(x)
-    x = layers.BatchNormalization(name="final_bn")(x)
-    x = layers.Activation("relu", name="final_relu")(x)
+    x = norm_relu(x, "final")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = MCDropout(dropout, name="features_dropout")(x)
     return keras.Model(inputs, x, name="densenet_trunk")
@@ -536,15 +536,20 @@ def msdn(
     dropout: float = 0.2,
     compression: float = 0.5,
     seed: int | None = None,
+    batch_norm: bool = True,
 ) -> keras.Model:
     """The multi-stream DenseNet (MSDN) of Tiong et al. (2020).
 
-    Three inputs -- the shaped patterns with the beam along x, y and z -- go
+    Three inputs -- the patterns with the beam along the zone axes [100], [010]
+    and [001] -- go
     through **one** DenseNet trunk (shared weights: one set of variables, used
     three times): a 7x7 stride-2 stem convolution and max pooling, dense blocks
-    of ``blocks`` layers (BN-ReLU-1x1 conv to ``4 x growth``, BN-ReLU-3x3 conv
-    to ``growth``, dropout, concatenation), 1x1 transitions with average pooling
-    between blocks, global average pooling and dropout. Each stream has its own
+    of ``blocks`` layers (ReLU-1x1 conv to ``4 x growth``, ReLU-3x3 conv to
+    ``growth``, dropout, concatenation: the paper's "conv, ReLU and dropout"),
+    1x1 transitions with average pooling between blocks, global average
+    pooling and dropout. ``batch_norm=True`` (the default) puts batch
+    normalisation before every ReLU, as in the original DenseNet: the course's
+    choice, since without it the deep trunk learns very slowly. Each stream has its own
     linear head. The model outputs the three streams' logits; the training loss
     is the sum of the three softmax cross-entropies (Keras adds the outputs'
     losses) and the prediction comes from the summed logits
@@ -568,12 +573,15 @@ def msdn(
         Channel factor of the transitions.
     seed : int, optional
         Seeds the weight initialisers.
+    batch_norm : bool, default True
+        Batch normalisation before every ReLU (convolutions then have no bias);
+        ``False`` gives the paper's dense layers.
 
     Returns
     -------
     keras.Model
-        Inputs ``beam_x``, ``beam_y``, ``beam_z``; outputs ``logits_x``,
-        ``logits_y``, ``logits_z``. The trunk is the layer ``densenet_trunk``.
+        Inputs ``beam_a``, ``beam_b``, ``beam_c``; outputs ``logits_a``,
+        ``logits_b``, ``logits_c``. The trunk is the layer ``densenet_trunk``.
 
     Notes
     -----
@@ -593,11 +601,13 @@ def msdn(
         offset = next(counter)
         return keras.initializers.HeNormal(seed=None if seed is None else seed + offset)
 
-    trunk = _densenet_trunk(shape, tuple(blocks), growth, stem_filters, dropout, compression, init)
-    inputs = [keras.Input(shape=shape, name=name) for name in ZONE_AXIS_INPUTS]
+    trunk = _densenet_trunk(
+        shape, tuple(blocks), growth, stem_filters, dropout, compression, init, batch_norm
+    )
+    inputs = [keras.Input(shape=shape, name=name) for name in MSDN_INPUTS]
     outputs = [
         layers.Dense(n_classes, kernel_initializer=init(), name=f"logits_{name[-1]}")(trunk(x))
-        for x, name in zip(inputs, ZONE_AXIS_INPUTS, strict=True)
+        for x, name in zip(inputs, MSDN_INPUTS, strict=True)
     ]
     return keras.Model(inputs, outputs, name="msdn")
 
@@ -647,7 +657,9 @@ def msdn_inputs(shaped: np.ndarray) -> list[np.ndarray]:
     """
     shaped = np.asarray(shaped)
     if shaped.ndim != 4 or shaped.shape[-1] != 3:
-        raise ValueError(f"shaped must be (N, n, n, 3) with R, G, B = x, y, z, got {shaped.shape}")
+        raise ValueError(
+            f"shaped must be (N, n, n, 3) with R, G, B = beams along a, b, c, got {shaped.shape}"
+        )
     return [shaped[..., k : k + 1].astype(np.float32) / 255 for k in range(3)]
 
 
