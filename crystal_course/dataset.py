@@ -39,7 +39,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +62,6 @@ different structures (2: space group 166 holds A7 and A10 crystals, wider bct an
 c/a ranges). :func:`default_path` names the folder after it, so an older dataset is
 left alone rather than reused."""
 
-ZONE_AXIS_FORMAT_VERSION = 1
-"""Format of zone-axis datasets (their pyxtal crystals do not use the prototypes)."""
 
 _GROUPS_OF_CLASS: list[list[int]] = [[] for _ in CLASSES]
 for _p in PROTOTYPES:
@@ -427,167 +425,6 @@ def _fill(path: Path, manifest: dict, todo: list, chunk, n_jobs, progress: bool)
             bar.update(len(keys))
 
 
-# ---------------------------------------------------------------------------
-# Chapter 6: zone-axis patterns of random crystals in many space groups
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ZoneAxisConfig:
-    """Parameters of a zone-axis dataset (Chapter 6); all go into the manifest.
-
-    Attributes
-    ----------
-    space_groups : tuple of int
-        The classes, e.g. ``structures.SPACE_GROUP_SETS[20]``.
-    n_per_group : int
-        Training crystals per space group.
-    n_test_per_group : int
-        Held-out crystals per space group; each test set has this many.
-    vacancies : tuple of float
-        Vacancy fractions of the defective test sets.
-    seed : int
-        Seed of every random step.
-    n_pixels : int
-        Detector side (:func:`crystal_course.diffraction.zone_axis_detector`).
-    n_atoms : int
-        Crystallite size.
-    max_atoms : int
-        Largest conventional cell of the random crystals.
-    threshold, factor : float
-        Shaping parameters (:func:`crystal_course.shaping.shape_pattern`).
-    chunk_size : int
-        Structures per stored chunk.
-    """
-
-    space_groups: tuple[int, ...]
-    n_per_group: int
-    n_test_per_group: int
-    vacancies: tuple[float, ...] = (0.05, 0.1, 0.2)
-    seed: int = 0
-    n_pixels: int = 64
-    n_atoms: int = 500
-    max_atoms: int = 24
-    threshold: float = 50.0
-    factor: float = 1.7
-    chunk_size: int = 256
-    splits: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        groups = tuple(int(g) for g in self.space_groups)
-        if (
-            len(groups) < 2
-            or len(set(groups)) != len(groups)
-            or not all(1 <= g <= 230 for g in groups)
-        ):
-            raise ValueError(f"space_groups must be >= 2 distinct numbers in 1..230, got {groups}")
-        for name in ("n_per_group", "n_test_per_group", "n_pixels", "n_atoms", "chunk_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for v in self.vacancies:
-            if not 0 < v < 1:
-                raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
-        object.__setattr__(self, "space_groups", groups)
-        object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
-        splits = ["train", "test_pristine"] + [f"test_vacancies_{v:g}" for v in self.vacancies]
-        object.__setattr__(self, "splits", tuple(splits))
-
-    def parents(self, split: str) -> list[tuple[int, int]]:
-        """``(class, parent index)`` of every crystal of a split."""
-        if split == "train":
-            indices = range(self.n_per_group)
-        else:
-            indices = range(self.n_per_group, self.n_per_group + self.n_test_per_group)
-        return [(c, i) for c in range(len(self.space_groups)) for i in indices]
-
-
-@lru_cache(maxsize=4096)
-def _zone_axis_crystal(seed: int, group: int, parent: int, max_atoms: int):
-    """The random crystal of one parent; cached because every test split reuses it."""
-    from crystal_course.structures import random_crystal
-
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 6, group, parent]))
-    return random_crystal(group, rng, max_atoms=max_atoms)
-
-
-def _zone_axis_chunk(config: ZoneAxisConfig, split: str, keys: list[tuple[int, int]]) -> dict:
-    from crystal_course.diffraction import spherical_cluster, zone_axis_detector
-    from crystal_course.shaping import shaped_fingerprint
-    from crystal_course.structures import standard_conventional_cell
-
-    detector = zone_axis_detector(config.n_pixels)
-    shaped, spots, n_atoms = [], [], []
-    for cls, parent in keys:
-        group = config.space_groups[cls]
-        cell = _zone_axis_crystal(config.seed, group, parent, config.max_atoms)
-        cluster = spherical_cluster(standard_conventional_cell(cell), config.n_atoms)
-        if split.startswith("test_vacancies_"):
-            fraction = float(split.rsplit("_", 1)[1])
-            defect_rng = np.random.default_rng(
-                np.random.SeedSequence([config.seed, 7, config.splits.index(split), group, parent])
-            )
-            cluster = add_vacancies(cluster, fraction, defect_rng)
-        a, b = shaped_fingerprint(cluster, detector, config.threshold, config.factor,
-                                  as_cluster=True)  # fmt: skip
-        shaped.append(a)
-        spots.append(b)
-        n_atoms.append(len(cluster))
-    return {
-        "x": np.stack(shaped).astype(np.uint8),
-        "spots": np.stack(spots).astype(np.uint8),
-        "y": np.array([cls for cls, _ in keys], dtype=np.int16),
-        "parent": np.array([parent for _, parent in keys], dtype=np.int32),
-        "space_group": np.array([config.space_groups[c] for c, _ in keys], dtype=np.int16),
-        "n_atoms": np.array(n_atoms, dtype=np.int32),
-    }
-
-
-def generate_zone_axis(
-    path: str | os.PathLike,
-    config: ZoneAxisConfig,
-    n_jobs: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """Generate (or finish) a zone-axis dataset: shaped and spot patterns, checksummed.
-
-    Same machinery as :func:`generate`: chunks written atomically, manifest with
-    parameters, versions and SHA-256 per chunk, resumable. Each chunk holds
-    ``x`` (shaped patterns, ``(n, n, 3)`` uint8 0-255), ``spots`` (the raw
-    zone-axis patterns, same shape), ``y`` (index into ``config.space_groups``)
-    and per-crystal metadata. Test crystals are held-out parents; the vacancy
-    test sets remove atoms from the test crystals' crystallites.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import pyxtal
-
-    from crystal_course.structures import crystal_system
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    params = asdict(config)
-    params.pop("splits")
-    versions = _versions()
-    versions["pyxtal"] = pyxtal.__version__
-    manifest = {
-        "format": ZONE_AXIS_FORMAT_VERSION,
-        "kind": "zone_axis",
-        "parameters": params,
-        "splits": list(config.splits),
-        "split_sizes": {split: len(config.parents(split)) for split in config.splits},
-        "class_names": [f"{g} ({crystal_system(g)})" for g in config.space_groups],
-        "versions": versions,
-        "chunks": {},
-    }
-    keys = {split: config.parents(split) for split in config.splits}
-    todo = _resume(path, manifest, keys, config.chunk_size)
-    _fill(path, manifest, todo, partial(_zone_axis_chunk, config), n_jobs, progress)
-    return path
-
-
 @dataclass(frozen=True)
 class Dataset:
     """A loaded split: arrays, class names and the manifest.
@@ -702,15 +539,6 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--chunk-size", type=int, default=256)
     gen.add_argument("--n-jobs", type=int, default=None)
     gen.add_argument("--no-progress", action="store_true")
-    zone = sub.add_parser("zone-axis", help="generate (or resume) a Chapter 6 dataset")
-    zone.add_argument("path")
-    zone.add_argument("--groups", type=int, default=20, help="size of SPACE_GROUP_SETS")
-    zone.add_argument("--n-per-group", type=int, required=True)
-    zone.add_argument("--n-test-per-group", type=int, required=True)
-    zone.add_argument("--n-pixels", type=int, default=64)
-    zone.add_argument("--seed", type=int, default=0)
-    zone.add_argument("--n-jobs", type=int, default=None)
-    zone.add_argument("--no-progress", action="store_true")
     show = sub.add_parser("info", help="summarise a dataset")
     show.add_argument("path")
     args = parser.parse_args(argv)
@@ -727,14 +555,6 @@ def main(argv: list[str] | None = None) -> int:
             n_jobs=args.n_jobs,
             progress=not args.no_progress,
         )
-    if args.command == "zone-axis":
-        from crystal_course.structures import SPACE_GROUP_SETS
-
-        zone_config = ZoneAxisConfig(
-            SPACE_GROUP_SETS[args.groups], args.n_per_group, args.n_test_per_group,
-            seed=args.seed, n_pixels=args.n_pixels,
-        )  # fmt: skip
-        generate_zone_axis(args.path, zone_config, args.n_jobs, not args.no_progress)
     print(info(args.path))
     return 0
 

@@ -1161,8 +1161,9 @@ SPACE_GROUP_SETS: dict[int, tuple[int, ...]] = {
 }  # fmt: skip
 """Named sets of space groups for Chapter 6, nested (8 in 20 in 49 in 72).
 
-The 8-group set is the 2018 one. The larger sets span the seven crystal systems in
-roughly the proportions of Tiong et al. (2020); 72 = 2 triclinic, 12 monoclinic,
+The course's own choice: Tiong et al. (2020) do not list the groups of their 20-,
+49- and 72-group sets. The 8-group set is the 2018 one. The larger sets span the seven
+crystal systems in roughly the paper's proportions; 72 = 2 triclinic, 12 monoclinic,
 22 orthorhombic, 13 tetragonal, 6 trigonal, 8 hexagonal and 9 cubic groups, chosen
 among the groups common in inorganic crystal databases.
 """

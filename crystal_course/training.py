@@ -9,9 +9,8 @@ categorical accuracy, and test sets come from held-out parents
 Command line (the shipped model was made with it)::
 
     python -m crystal_course.training DATASET_DIR --out DIR [--epochs 5] [--seed 0]
-    python -m crystal_course.training zone-axis DATASET_DIR --card FILE.json [--sets 20 8]
 
-Introduced in Chapter 3; Chapter 6 adds the zone-axis comparison.
+Introduced in Chapter 3; Chapter 6 adds :func:`train_msdn`.
 """
 
 from __future__ import annotations
@@ -284,6 +283,25 @@ def top_k_accuracy(probabilities: np.ndarray, y, k: int = 1) -> float:
     return float((top == y[:, None]).any(axis=1).mean())
 
 
+class _VoteAccuracy(keras.callbacks.Callback):
+    """Per epoch: ``accuracy`` (mean of the streams' running training accuracies) and
+    ``val_accuracy`` (accuracy of the summed logits on the validation share)."""
+
+    def __init__(self, validation, y_val):
+        super().__init__()
+        self.validation, self.y_val = validation, y_val
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        streams = [v for k, v in logs.items() if k.startswith("logits_") and k.endswith("accuracy")]
+        if streams:
+            logs["accuracy"] = float(np.mean(streams))
+        if self.validation is not None:
+            logits = self.model.predict(self.validation, batch_size=256, verbose=0)
+            logs["val_accuracy"] = float(np.mean(sum(logits).argmax(axis=1) == self.y_val))
+
+
 def train_msdn(
     model: keras.Model,
     shaped: np.ndarray,
@@ -294,6 +312,7 @@ def train_msdn(
     seed: int = 0,
     learning_rate: float = 1e-3,
     verbose: int | str = 0,
+    weight_decay: float = 1e-7,
 ) -> keras.callbacks.History:
     """Train a multi-stream model: the loss is the sum of the three streams' cross-entropies.
 
@@ -302,12 +321,21 @@ def train_msdn(
     model : keras.Model
         :func:`crystal_course.models.msdn`.
     shaped : numpy.ndarray
-        ``(N, n, n, 3)`` shaped patterns, 0-255 (R, G, B = beam along x, y, z).
+        ``(N, n, n, 3)`` patterns, 0-255 (R, G, B = beam along a, b, c).
     y : numpy.ndarray
         ``(N,)`` class indices.
     epochs, batch_size, validation_fraction, seed, learning_rate, verbose
         As :func:`train` (the paper used Adam at 1e-5 for many epochs; the
         course's short runs use 1e-3).
+    weight_decay : float, default 1e-7
+        Adam's (decoupled) weight decay, the paper's value.
+
+    Returns
+    -------
+    keras.callbacks.History
+        Per epoch: ``loss`` and ``val_loss`` (sums over the three streams),
+        ``accuracy`` (mean of the streams' running training accuracies) and
+        ``val_accuracy`` (the vote of the summed logits on the validation share).
 
     Notes
     -----
@@ -325,8 +353,9 @@ def train_msdn(
     fit, val = split_indices(len(y), validation_fraction, seed)
     keras.utils.set_random_seed(seed)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None),
         loss=[keras.losses.CategoricalCrossentropy(from_logits=True)] * 3,
+        metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")] for _ in range(3)],
     )
 
     def pipeline(index, shuffle):
@@ -338,213 +367,15 @@ def train_msdn(
         one_hot = lambda xb, yb: (xb, (tf.one_hot(yb, n_classes),) * 3)  # noqa: E731
         return data.batch(batch_size).map(one_hot).prefetch(tf.data.AUTOTUNE)
 
+    validation = [a[val] for a in inputs] if len(val) else None
     return model.fit(
         pipeline(fit, True),
         validation_data=pipeline(val, False) if len(val) else None,
         epochs=epochs,
         shuffle=False,
         verbose=verbose,
+        callbacks=[_VoteAccuracy(validation, y[val])],
     )
-
-
-MSDN_SIZES: dict[str, dict] = {
-    "quick": {"blocks": (2, 2), "growth": 12, "stem_filters": 16},
-    "full": {"blocks": (3, 6, 12, 8), "growth": 32, "stem_filters": 32},
-}
-"""Trunk of :func:`crystal_course.models.msdn` per mode: a small one for CPU
-minutes and the paper-like 3-6-12-8 DenseNet with growth 32."""
-
-ZONE_AXIS_METHODS: dict[str, str] = {
-    "spots_cnn": "spot patterns + 2018 CNN",
-    "shaped_msdn": "shaped patterns + MSDN",
-    "shaped_cnn": "shaped patterns + 2018 CNN",
-}
-"""The Chapter 6 comparisons: the baseline, the paper's method, and the ablation
-that feeds shaped patterns to the baseline's network."""
-
-
-@dataclass(frozen=True)
-class ZoneAxisResult:
-    """Predictions of one trained Chapter 6 classifier on every test split.
-
-    Attributes
-    ----------
-    method : str
-        A key of :data:`ZONE_AXIS_METHODS`.
-    space_groups : tuple of int
-        The classes, in label order.
-    y : dict of str to numpy.ndarray
-        True labels per test split.
-    probabilities : dict of str to numpy.ndarray
-        ``(N, n_classes)`` predicted probabilities per test split.
-    n_train : int
-        Training crystals (5 % of them validate rather than fit).
-    epochs : int
-    seconds : float
-        Training wall time.
-    n_parameters : int
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-
-    method: str
-    space_groups: tuple[int, ...]
-    y: dict
-    probabilities: dict
-    n_train: int
-    epochs: int
-    seconds: float
-    n_parameters: int
-
-    def top_k(self, k: int = 1, split: str = "test_pristine") -> float:
-        """Top-``k`` accuracy on one split (see :func:`top_k_accuracy`)."""
-        return top_k_accuracy(self.probabilities[split], self.y[split], k)
-
-    def systems(self, split: str = "test_pristine") -> tuple[np.ndarray, np.ndarray]:
-        """True and predicted crystal systems (names) of every test crystal."""
-        from crystal_course.structures import crystal_system
-
-        groups = np.asarray(self.space_groups)
-        predicted = groups[self.probabilities[split].argmax(axis=1)]
-        true = groups[self.y[split]]
-        return (
-            np.array([crystal_system(int(g)) for g in true]),
-            np.array([crystal_system(int(g)) for g in predicted]),
-        )
-
-    def system_confusion(self, split: str = "test_pristine"):
-        """Crystal-system confusion table: rows true, columns predicted (``pandas.DataFrame``).
-
-        Only the systems present among the classes appear, in the order of
-        :data:`crystal_course.structures.CRYSTAL_SYSTEMS`.
-        """
-        import pandas as pd
-
-        from crystal_course.structures import CRYSTAL_SYSTEMS, crystal_system
-
-        present = {crystal_system(int(g)) for g in self.space_groups}
-        names = [name for name, _, _ in CRYSTAL_SYSTEMS if name in present]
-        true, predicted = self.systems(split)
-        table = pd.crosstab(
-            pd.Categorical(true, names), pd.Categorical(predicted, names), dropna=False
-        )
-        table.index.name, table.columns.name = "true system", "predicted system"
-        return table
-
-    def accuracy_by_system(self, split: str = "test_pristine") -> dict[str, float]:
-        """Top-1 space-group accuracy of the test crystals of each crystal system."""
-        true, _ = self.systems(split)
-        hit = self.probabilities[split].argmax(axis=1) == self.y[split]
-        order = list(dict.fromkeys(self.system_confusion(split).index))
-        return {name: float(hit[true == name].mean()) for name in order if (true == name).any()}
-
-    def summary(self) -> dict:
-        """JSON-ready numbers: top-1..5, vacancy accuracies, per-system accuracy, time."""
-        k_max = min(5, len(self.space_groups))
-        return {
-            "method": self.method,
-            "n_groups": len(self.space_groups),
-            "n_train": self.n_train,
-            "n_test": int(len(self.y["test_pristine"])),
-            "epochs": self.epochs,
-            "n_parameters": self.n_parameters,
-            "training_seconds": round(self.seconds, 1),
-            "top_k": {k: round(self.top_k(k), 4) for k in range(1, k_max + 1)},
-            "top1_by_split": {s: round(self.top_k(1, s), 4) for s in self.probabilities},
-            "top1_by_system": {s: round(v, 4) for s, v in self.accuracy_by_system().items()},
-        }
-
-
-def _zone_axis_split(path, split: str, space_groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from crystal_course import dataset
-
-    data = dataset.load(path, split)
-    groups = np.asarray(space_groups)
-    keep = np.isin(data.meta["space_group"], groups)
-    if not np.isin(groups, data.meta["space_group"]).all():
-        missing = sorted(set(groups.tolist()) - set(data.meta["space_group"].tolist()))
-        raise ValueError(f"space groups {missing} are not in the dataset {path}")
-    label = {int(g): i for i, g in enumerate(groups)}
-    y = np.array([label[int(g)] for g in data.meta["space_group"][keep]], dtype=np.int64)
-    return data.x[keep], data.meta["spots"][keep], y
-
-
-def zone_axis_experiment(
-    path: str | os.PathLike,
-    method: str,
-    space_groups=None,
-    epochs: int = 10,
-    batch_size: int = 32,
-    seed: int = 0,
-    msdn_size: dict | None = None,
-    learning_rate: float = 1e-3,
-) -> tuple[keras.Model, ZoneAxisResult]:
-    """Train one Chapter 6 classifier on a zone-axis dataset and predict every test split.
-
-    Parameters
-    ----------
-    path : path-like
-        Directory made by :func:`crystal_course.dataset.generate_zone_axis`.
-    method : str
-        ``"spots_cnn"`` (the three raw patterns as RGB into
-        :func:`~crystal_course.models.ziletti_cnn`), ``"shaped_msdn"`` (the
-        shaped patterns into :func:`~crystal_course.models.msdn`) or
-        ``"shaped_cnn"`` (shaped RGB into the 2018 CNN).
-    space_groups : sequence of int, optional
-        Train and test on these groups only (e.g. the 8-group subset of a
-        20-group dataset); default all of the dataset's groups.
-    epochs, batch_size, seed, learning_rate
-        Training (Adam; the same for every method).
-    msdn_size : dict, optional
-        ``blocks``, ``growth``, ``stem_filters`` of the MSDN trunk; default
-        :data:`MSDN_SIZES` of the current mode.
-
-    Returns
-    -------
-    model : keras.Model
-    result : ZoneAxisResult
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import json
-
-    from crystal_course import config, dataset
-    from crystal_course.models import msdn, msdn_inputs, msdn_probabilities, ziletti_cnn
-
-    if method not in ZONE_AXIS_METHODS:
-        raise ValueError(f"method must be one of {sorted(ZONE_AXIS_METHODS)}, got {method!r}")
-    manifest = json.loads((Path(path) / dataset.MANIFEST).read_text())
-    if manifest.get("kind") != "zone_axis":
-        raise ValueError(f"{path} is not a zone-axis dataset (see generate_zone_axis)")
-    groups = tuple(int(g) for g in (space_groups or manifest["parameters"]["space_groups"]))
-    shaped, spots, y = _zone_axis_split(path, "train", groups)
-    n = shaped.shape[1]
-    start = time.perf_counter()
-    if method == "shaped_msdn":
-        size = msdn_size or MSDN_SIZES[config.mode()]
-        model = msdn((n, n, 1), len(groups), seed=seed, **size)
-        train_msdn(model, shaped, y, epochs, batch_size, seed=seed, learning_rate=learning_rate)
-    else:
-        model = ziletti_cnn((n, n, 3), len(groups), seed=seed)
-        x = (spots if method == "spots_cnn" else shaped).astype(np.float32) / 255
-        train(model, x, y, epochs, batch_size, seed=seed, learning_rate=learning_rate, verbose=0)
-    seconds = time.perf_counter() - start
-    labels, probabilities = {}, {}
-    for split in manifest["splits"][1:]:
-        shaped_t, spots_t, labels[split] = _zone_axis_split(path, split, groups)
-        if method == "shaped_msdn":
-            probabilities[split] = msdn_probabilities(model, msdn_inputs(shaped_t))
-        else:
-            x = (spots_t if method == "spots_cnn" else shaped_t).astype(np.float32) / 255
-            probabilities[split] = model.predict(x, batch_size=256, verbose=0)
-    result = ZoneAxisResult(
-        method, groups, labels, probabilities, len(y), epochs, seconds, model.count_params()
-    )
-    return model, result
 
 
 @dataclass(frozen=True)
@@ -896,91 +727,6 @@ def plot_sweep(result: SweepResult, ax=None):
     return ax
 
 
-def plot_top_k(results: dict, ax=None, split: str = "test_pristine"):
-    """Top-k accuracy (%) against k = 1..5 for several :class:`ZoneAxisResult`.
-
-    ``results`` maps a legend label to a result.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
-    for label, result in results.items():
-        ks = np.arange(1, min(5, len(result.space_groups)) + 1)
-        ax.plot(ks, [100 * result.top_k(int(k), split) for k in ks], "o-", label=label)
-    ax.set_xlabel("k (true group among the k most probable)")
-    ax.set_ylabel("top-k accuracy (%)")
-    ax.set_xticks(range(1, 6))
-    ax.set_ylim(0, 103)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_vacancy_robustness(results: dict, ax=None):
-    """Top-1 accuracy (%) against the vacancy fraction (0 = pristine) per result.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
-    for label, result in results.items():
-        levels = {
-            split: float(split.rsplit("_", 1)[1]) if split.startswith("test_vacancies_") else 0.0
-            for split in result.probabilities
-        }
-        splits = sorted(levels, key=levels.get)
-        ax.plot([100 * levels[s] for s in splits], [100 * result.top_k(1, s) for s in splits],
-                "o-", label=label)  # fmt: skip
-    ax.set_xlabel("vacancies (% of atoms removed)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_ylim(0, 103)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_mc_dropout(mean: np.ndarray, std: np.ndarray, class_names, true=None, top: int = 5,
-                    axes=None):  # fmt: skip
-    """Bar charts of Monte Carlo dropout probabilities (mean and 1 std), one panel per sample.
-
-    Shows each sample's ``top`` most probable classes, the true one in orange
-    (Tiong et al. 2020, Fig. 4).
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    mean, std = np.atleast_2d(mean), np.atleast_2d(std)
-    if mean.shape != std.shape or mean.shape[1] != len(class_names):
-        raise ValueError(
-            f"mean and std must both be (N, {len(class_names)}), got {mean.shape}, {std.shape}"
-        )
-    if axes is None:
-        _, axes = plt.subplots(1, len(mean), figsize=(3.2 * len(mean), 3), layout="constrained",
-                               squeeze=False)  # fmt: skip
-        axes = axes[0]
-    for i, ax in enumerate(np.atleast_1d(axes)):
-        order = np.argsort(-mean[i])[:top]
-        colours = ["tab:orange" if true is not None and k == true[i] else "tab:blue"
-                   for k in order]  # fmt: skip
-        ax.bar(range(len(order)), mean[i, order], yerr=std[i, order], color=colours, capsize=3)
-        ax.set_xticks(range(len(order)), [str(class_names[k]) for k in order], rotation=45,
-                      fontsize=8)  # fmt: skip
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("probability (mean ± 1 std)")
-        ax.set_xlabel("space group")
-    return axes
-
-
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
     """Save ``model``'s weights (``name.weights.h5``) and its JSON card, both atomically.
 
@@ -1044,11 +790,6 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
     return path
 
 
-PAPER_TOP1: dict[int, float] = {8: 0.9904, 20: 0.9501, 49: 0.8316, 72: 0.8012}
-"""Top-1 accuracy of shaped patterns + MSDN in Tiong et al. (2020) per number of
-space groups (their Materials Project data, not ours)."""
-
-
 def _write_json(path: Path, content: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -1058,86 +799,12 @@ def _write_json(path: Path, content: dict) -> None:
     os.replace(tmp, path)
 
 
-def zone_axis_card() -> dict:
-    """The shipped results card of the Chapter 6 comparison (command, data, numbers).
-
-    Made by :func:`zone_axis_main`; see ``data/README.md``.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from importlib import resources
-
-    card = resources.files("crystal_course").joinpath("data", "zone_axis_full.json")
-    return json.loads(card.read_text())
-
-
-def zone_axis_main(argv: list[str]) -> int:
-    """Run the Chapter 6 comparison on a zone-axis dataset; write a results card.
-
-    The card is rewritten (atomically) after every trained model and a rerun
-    skips the runs it already holds, so an interrupted job resumes.
-    """
-    from crystal_course import config, dataset
-    from crystal_course.structures import SPACE_GROUP_SETS
-
-    parser = argparse.ArgumentParser(
-        prog="python -m crystal_course.training zone-axis", description=zone_axis_main.__doc__
-    )
-    parser.add_argument("dataset", help="directory made by generate_zone_axis")
-    parser.add_argument("--card", required=True, help="JSON results card to write")
-    parser.add_argument(
-        "--sets", type=int, nargs="+", default=[20], help="SPACE_GROUP_SETS sizes to train on"
-    )
-    parser.add_argument("--methods", nargs="+", default=list(ZONE_AXIS_METHODS))
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    card_path = Path(args.card)
-    card = json.loads(card_path.read_text()) if card_path.exists() else {"runs": []}
-    manifest = json.loads((Path(args.dataset) / dataset.MANIFEST).read_text())
-    card.update(
-        commands=card.get("commands", []),
-        dataset=manifest["parameters"],
-        device=config.device(),
-        mode=config.mode(),
-        msdn_size={
-            k: list(v) if isinstance(v, tuple) else v for k, v in MSDN_SIZES[config.mode()].items()
-        },  # fmt: skip
-        paper_top1={str(k): v for k, v in PAPER_TOP1.items()},
-    )
-    command = "python -m crystal_course.training zone-axis " + shlex.join(argv)
-    if command not in card["commands"]:
-        card["commands"].append(command)
-    for n_groups in args.sets:
-        for method in args.methods:
-            done = [r for r in card["runs"] if (r["n_groups"], r["method"]) == (n_groups, method)]
-            if done and done[0]["epochs"] == args.epochs:
-                print(f"{n_groups} groups, {method}: in the card already")
-                continue
-            _, result = zone_axis_experiment(
-                args.dataset, method, SPACE_GROUP_SETS[n_groups], args.epochs,
-                args.batch_size, args.seed,
-            )  # fmt: skip
-            summary = result.summary()
-            summary["system_confusion"] = result.system_confusion().to_dict(orient="split")
-            card["runs"] = [r for r in card["runs"] if r not in done] + [summary]
-            _write_json(card_path, card)
-            print(f"{n_groups} groups, {method}: top-1 {summary['top_k'][1]:.4f} "
-                  f"({summary['training_seconds']:.0f} s)", flush=True)  # fmt: skip
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Train the 2018 CNN on a dataset directory and save it with its card."""
     from crystal_course import dataset
     from crystal_course.models import ziletti_cnn
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["zone-axis"]:
-        return zone_axis_main(argv[1:])
 
     parser = argparse.ArgumentParser(
         prog="python -m crystal_course.training", description=main.__doc__

@@ -1,11 +1,11 @@
-"""Chapter 6's package parts: random crystals, zone-axis patterns, shaping, the MSDN."""
+"""Chapter 6's package parts: random crystals, shaping, the MSDN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from crystal_course import dataset, diffraction, models, shaping, structures, training
+from crystal_course import models, shaping, structures, training
 
 
 def test_space_group_sets_are_nested_and_span_the_crystal_systems():
@@ -32,27 +32,6 @@ def test_random_crystals_are_relabelled_by_spglib(group):
     np.testing.assert_allclose(atoms.positions, again.positions)  # seeded
     # Returned in spglib's standard orientation (a along x).
     np.testing.assert_allclose(atoms.cell[0, 1:], 0, atol=1e-8)
-
-
-def test_zone_axis_patterns_follow_the_crystal_axes():
-    detector = diffraction.zone_axis_detector(64)
-    assert detector.wavelength == 3.5e-12
-    cubic = structures.build_prototype(225, "Cu")
-    patterns = diffraction.zone_axis_patterns(cubic, detector, n_atoms=300)
-    assert patterns.shape == (64, 64, 3) and patterns.dtype == np.float32
-    assert patterns.max() == 255 and patterns.min() == 0
-    np.testing.assert_array_equal(patterns, np.rint(patterns))  # 8-bit style
-    # fcc: x, y and z are equivalent directions; the three patterns agree up to rotation.
-    spots = [set(map(tuple, np.argwhere(patterns[..., k] >= 128))) for k in range(3)]
-    assert len(spots[0]) == len(spots[1]) == len(spots[2]) > 0
-    tetragonal = structures.build_prototype(139, "In", c_over_a=1.7)
-    p = diffraction.zone_axis_patterns(tetragonal, detector, n_atoms=300)
-    assert (p[..., 0] >= 128).sum() == (p[..., 1] >= 128).sum()  # a = b
-    assert not np.array_equal(p[..., 0] >= 128, p[..., 2] >= 128)  # c differs
-    cluster = diffraction.spherical_cluster(cubic, 300)
-    assert 250 < len(cluster) < 350
-    with pytest.raises(ValueError, match="q_max"):
-        diffraction.zone_axis_detector(64, q_max=-1)
 
 
 def _four_fold(n=64):
@@ -94,6 +73,61 @@ def test_shaping_keeps_a_four_fold_axis():
     np.testing.assert_allclose(np.rot90(shaped, 2), shaped, atol=1e-3)
 
 
+def test_shaped_pattern_keeps_the_raw_pattern_and_adds_lines():
+    rng = np.random.default_rng(0)
+    image = _four_fold() + rng.uniform(0, 40, (64, 64)).astype(np.float32)  # weak pixels too
+    image = np.minimum(image, 255).astype(np.float32)
+    shaped = shaping.shape_pattern(image)
+    assert (shaped >= image).all()  # S = R + lines: nothing of R is removed
+    assert (shaped > image + 1).sum() > 50  # the lines
+    nodes_only = shaping.shape_pattern(image, background="nodes")
+    weak = image < 50
+    on_lines = nodes_only > 0
+    assert (nodes_only[weak & ~on_lines] == 0).all()  # the ablation deletes weak pixels
+    np.testing.assert_allclose(shaped[~(shaped > image)], image[~(shaped > image)])
+    with pytest.raises(ValueError, match="background must be one of"):
+        shaping.shape_pattern(image, background="none")
+
+
+def test_shaped_square_net_has_its_edges_and_diagonals():
+    # Spots of a square net, 12 px apart: f = 1.7 joins edges (12) and diagonals (17),
+    # not second neighbours (24).
+    n, step = 64, 12
+    rows, cols = np.mgrid[0:n, 0:n]
+    image = np.zeros((n, n), np.float32)
+    spots = [(r, c) for r in (14, 26, 38, 50) for c in (14, 26, 38, 50)]
+    for r, c in spots:
+        image = np.maximum(image, 200 * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 1.5))
+    image = np.rint(image)
+    shaped = shaping.shape_pattern(image)
+    centres, _ = shaping.find_nodes(image)
+    pairs = shaping.node_pairs(centres)
+    lengths = np.unique(np.round(np.linalg.norm(centres[pairs[:, 0]] - centres[pairs[:, 1]],
+                                                axis=1), 1))  # fmt: skip
+    np.testing.assert_allclose(lengths, [step, step * np.sqrt(2)], atol=0.05)
+    assert len(pairs) == 2 * 4 * 3 + 2 * 3 * 3  # 24 edges, 18 diagonals
+    assert shaped[14, 20] > 100 and shaped[20, 20] > 100  # an edge and a diagonal midpoint
+    assert shaped[14, 20] > image[14, 20] + 100
+
+
+def test_count_nodes_and_shape_patterns_over_a_batch():
+    batch = np.stack([np.stack([_four_fold()] * 3, axis=-1)] * 2)
+    assert shaping.count_nodes(batch).tolist() == [[8, 8, 8], [8, 8, 8]]
+    shaped = shaping.shape_patterns(batch)
+    assert shaped.shape == batch.shape
+    np.testing.assert_allclose(shaped[1, ..., 2], shaping.shape_pattern(_four_fold()))
+    with pytest.raises(ValueError, match=r"\(n, n, C\)"):
+        shaping.shape_patterns(np.zeros((4, 4)))
+
+
+def test_msdn_batch_norm_is_a_switch():
+    kinds = lambda m: {type(x).__name__ for x in m.get_layer("densenet_trunk").layers}  # noqa: E731
+    plain = models.msdn((32, 32, 1), 4, blocks=(2,), growth=4, stem_filters=8, batch_norm=False)
+    assert "BatchNormalization" not in kinds(plain)  # the paper: conv, ReLU, dropout
+    normed = models.msdn((32, 32, 1), 4, blocks=(2,), growth=4, stem_filters=8)
+    assert "BatchNormalization" in kinds(normed)
+
+
 def test_empty_flat_and_bad_patterns():
     np.testing.assert_array_equal(shaping.shape_pattern(np.zeros((32, 32))), 0)
     flat = np.full((32, 32), 200.0)
@@ -108,17 +142,10 @@ def test_empty_flat_and_bad_patterns():
             shaping.shape_pattern(bad)
 
 
-def test_shaped_fingerprint_of_a_crystal():
-    shaped, spots = shaping.shaped_fingerprint(structures.random_crystal(62, 0), n_atoms=250)
-    assert shaped.shape == spots.shape == (64, 64, 3)
-    assert (shaped >= spots * (spots >= 50) - 1e-3).all()  # spots kept, lines added
-    assert (shaped > 0).sum() > (spots >= 50).sum()
-
-
 def test_msdn_shares_one_trunk_and_sums_the_losses():
     model = models.msdn((32, 32, 1), 4, blocks=(2, 2), growth=4, stem_filters=8, seed=0)
     trunk = model.get_layer("densenet_trunk")
-    heads = [model.get_layer(f"logits_{a}") for a in "xyz"]
+    heads = [model.get_layer(f"logits_{a}") for a in "abc"]
     assert len(model.trainable_weights) == len(trunk.trainable_weights) + 3 * 2
     trunk_ids = {id(v) for v in trunk.trainable_weights}
     assert len(trunk_ids) == len(trunk.trainable_weights)
@@ -168,134 +195,6 @@ def test_top_k_accuracy():
         training.top_k_accuracy(p, y, 4)
 
 
-def test_zone_axis_dataset_round_trip_and_resume(tmp_path):
-    config = dataset.ZoneAxisConfig((221, 229), 2, 1, vacancies=(0.1,), n_atoms=120,
-                                    chunk_size=2)  # fmt: skip
-    path = dataset.generate_zone_axis(tmp_path / "za", config, n_jobs=1, progress=False)
-    train = dataset.load(path, "train")
-    assert train.x.shape == (4, 64, 64, 3) and train.x.dtype == np.uint8
-    assert train.meta["spots"].shape == (4, 64, 64, 3)
-    assert train.class_names == ("221 (cubic)", "229 (cubic)")
-    holes = dataset.load(path, "test_vacancies_0.1")
-    assert (holes.meta["n_atoms"] < dataset.load(path, "test_pristine").meta["n_atoms"]).all()
-    # Resume: remove a chunk, generate again, get the same bytes back.
-    manifest = train.manifest
-    name = sorted(manifest["chunks"])[0]
-    before = (path / name).read_bytes()
-    (path / name).unlink()
-    dataset.generate_zone_axis(path, config, n_jobs=1, progress=False)
-    assert (path / name).read_bytes() == before
-    assert "split_sizes" in dataset.load(path, "train").manifest
-    with pytest.raises(ValueError, match="distinct"):
-        dataset.ZoneAxisConfig((221, 221), 2, 1)
-
-
-@pytest.fixture(scope="module")
-def tiny_zone_axis(tmp_path_factory):
-    """Three cubic groups, 4 training and 2 test crystals each, 32x32."""
-    config = dataset.ZoneAxisConfig((221, 225, 229), 4, 2, vacancies=(0.2,), n_pixels=32,
-                                    n_atoms=150)  # fmt: skip
-    path = tmp_path_factory.mktemp("za") / "tiny"
-    return dataset.generate_zone_axis(path, config, n_jobs=1, progress=False)
-
-
-@pytest.mark.parametrize("method", sorted(training.ZONE_AXIS_METHODS))
-def test_zone_axis_experiment_trains_and_scores_every_split(tiny_zone_axis, method):
-    size = {"blocks": (1,), "growth": 4, "stem_filters": 4}
-    model, result = training.zone_axis_experiment(
-        tiny_zone_axis, method, (221, 229), epochs=1, seed=0, msdn_size=size
-    )
-    assert result.space_groups == (221, 229) and result.n_train == 8
-    assert set(result.probabilities) == {"test_pristine", "test_vacancies_0.2"}
-    for split, p in result.probabilities.items():
-        assert p.shape == (4, 2)
-        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
-        assert set(result.y[split]) == {0, 1}  # labels remapped to the subset
-    assert result.top_k(2) == 1.0  # two classes: the true one is always in the top 2
-    assert result.n_parameters == model.count_params()
-    true, predicted = result.systems()
-    assert set(true) == {"cubic"} and set(predicted) == {"cubic"}
-    table = result.system_confusion()
-    assert list(table.index) == ["cubic"] and int(table.to_numpy().sum()) == 4
-    assert result.accuracy_by_system() == {"cubic": pytest.approx(result.top_k(1))}
-    summary = result.summary()
-    assert summary["n_groups"] == 2 and set(summary["top_k"]) == {1, 2}
-
-
-def test_zone_axis_experiment_rejects_bad_input(tiny_zone_axis, tmp_path):
-    with pytest.raises(ValueError, match="method must be one of"):
-        training.zone_axis_experiment(tiny_zone_axis, "svm")
-    with pytest.raises(ValueError, match=r"space groups \[194\] are not in the dataset"):
-        training.zone_axis_experiment(tiny_zone_axis, "spots_cnn", (221, 194), epochs=1)
-    other = dataset.generate(tmp_path / "fp", 1, 1, vacancies=(), displacements=(),
-                             n_atoms=40, n_jobs=1, progress=False)  # fmt: skip
-    with pytest.raises(ValueError, match="not a zone-axis dataset"):
-        training.zone_axis_experiment(other, "spots_cnn")
-
-
-def test_zone_axis_command_line_writes_a_card_and_resumes(tiny_zone_axis, tmp_path, monkeypatch):
-    import json
-
-    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 3, (221, 225, 229))
-    monkeypatch.setitem(training.MSDN_SIZES, "quick",
-                        {"blocks": (1,), "growth": 4, "stem_filters": 4})  # fmt: skip
-    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
-    card = tmp_path / "card.json"
-    argv = ["zone-axis", str(tiny_zone_axis), "--card", str(card), "--sets", "3", "--epochs", "1",
-            "--methods", "spots_cnn", "shaped_msdn"]  # fmt: skip
-    assert training.main(argv) == 0
-    content = json.loads(card.read_text())
-    assert [(r["n_groups"], r["method"]) for r in content["runs"]] == [
-        (3, "spots_cnn"), (3, "shaped_msdn")]  # fmt: skip
-    assert content["commands"][0].startswith("python -m crystal_course.training zone-axis")
-    assert content["paper_top1"]["72"] == 0.8012
-    assert "cubic" in content["runs"][0]["system_confusion"]["index"]
-    before = card.read_text()
-    assert training.main(argv) == 0  # everything in the card: nothing retrained
-    assert card.read_text() == before
-
-
-def test_chapter_6_plots(tiny_zone_axis):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    _, result = training.zone_axis_experiment(tiny_zone_axis, "spots_cnn", epochs=1)
-    ax = training.plot_top_k({"spots": result})
-    assert ax.get_xlabel().startswith("k") and len(ax.lines) == 1
-    ax = training.plot_vacancy_robustness({"spots": result})
-    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0, 20])
-    mean = result.probabilities["test_pristine"][:2]
-    axes = training.plot_mc_dropout(mean, np.zeros_like(mean), result.space_groups, [0, 1])
-    assert len(axes) == 2 and "probability" in axes[0].get_ylabel()
-    with pytest.raises(ValueError, match="mean and std"):
-        training.plot_mc_dropout(mean, mean[:1, :2], result.space_groups)
-    plt.close("all")
-
-
-def test_zone_axis_settings_per_mode(monkeypatch):
-    from crystal_course import config
-
-    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
-    quick = config.zone_axis_settings()
-    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "full")
-    full = config.zone_axis_settings()
-    assert set(quick.sets) < set(full.sets) == set(structures.SPACE_GROUP_SETS)
-    assert quick.n_pixels < full.n_pixels and full.mc_passes == 500
-    assert all(n in structures.SPACE_GROUP_SETS for n in quick.sets)
-
-
-def test_shipped_zone_axis_card():
-    card = training.zone_axis_card()
-    assert card["commands"] and card["mode"] == "full"
-    runs = {(r["n_groups"], r["method"]) for r in card["runs"]}
-    assert {(20, "spots_cnn"), (20, "shaped_msdn"), (20, "shaped_cnn")} <= runs
-    assert {(8, "spots_cnn"), (8, "shaped_msdn")} <= runs
-    for run in card["runs"]:
-        assert 0 <= run["top_k"]["1"] <= run["top_k"]["5"] <= 1
-
-
 def test_msdn_table_accounts_for_every_parameter():
     model = models.msdn((32, 32, 1), 5, blocks=(2, 3), growth=8, stem_filters=8)
     table = models.msdn_table(model)
@@ -306,15 +205,3 @@ def test_msdn_table_accounts_for_every_parameter():
     assert table.loc["dense block 1 (2 layers)", "output (h, w, channels)"] == (8, 8, 8 + 2 * 8)
     with pytest.raises(ValueError, match="expected an msdn"):
         models.msdn_table(models.ziletti_cnn((32, 32, 3), 5))
-
-
-def test_zone_axis_dataset_command_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 2, (221, 229))
-    path = tmp_path / "cli"
-    argv = ["zone-axis", str(path), "--groups", "2", "--n-per-group", "1", "--n-test-per-group",
-            "1", "--n-pixels", "32", "--n-jobs", "1", "--no-progress"]  # fmt: skip
-    assert dataset.main(argv) == 0
-    assert "test_vacancies_0.2" in capsys.readouterr().out
-    train = dataset.load(path, "train")
-    assert train.x.shape == (2, 32, 32, 3)
-    assert train.manifest["parameters"]["space_groups"] == [221, 229]

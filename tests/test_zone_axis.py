@@ -1,0 +1,293 @@
+"""Zone-axis patterns, their datasets, the Chapter 6 experiment and its results card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from crystal_course import dataset, diffraction, models, shaping, structures, zone_axis
+from crystal_course.uncertainty import wilson
+
+TINY_MSDN = {"blocks": (1,), "growth": 4, "stem_filters": 4}
+
+
+def test_patterns_follow_the_crystal_axes():
+    detector = zone_axis.detector(64)
+    assert detector.wavelength == 3.5e-12
+    cubic = structures.build_prototype(225, "Cu")
+    patterns = zone_axis.patterns(cubic, detector, n_atoms=300)
+    assert patterns.shape == (64, 64, 3) and patterns.dtype == np.float32
+    assert patterns.max() == 255 and patterns.min() == 0
+    np.testing.assert_array_equal(patterns, np.rint(patterns))  # 8-bit style
+    # fcc: [100], [010] and [001] are equivalent; with the in-plane axes fixed
+    # by the next cell vector, the three patterns are the same image.
+    np.testing.assert_allclose(patterns[..., 0], patterns[..., 2], atol=1)
+    tetragonal = structures.build_prototype(139, "In", c_over_a=1.7)
+    p = zone_axis.patterns(tetragonal, detector, n_atoms=300)
+    assert (p[..., 0] >= 128).sum() == (p[..., 1] >= 128).sum()  # a = b
+    assert not np.array_equal(p[..., 0] >= 128, p[..., 2] >= 128)  # c differs
+    cluster = zone_axis.spherical_cluster(cubic, 300)
+    assert 250 < len(cluster) < 350
+    with pytest.raises(ValueError, match="q_max"):
+        zone_axis.detector(64, q_max=-1)
+    with pytest.raises(ValueError, match="n_pixels"):
+        zone_axis.detector(4)
+
+
+def test_physical_size_sets_the_spot_spacing():
+    # Not rescaled: the fcc (200) spots of Cu (a = 3.61 Å) and Al (a = 4.05 Å) sit at
+    # |q| = 4 pi / a, so the bigger cell's spots are closer to the centre.
+    detector = zone_axis.detector(64)
+    q, _ = diffraction.scattering_vectors(detector)
+    radius = {}
+    for element in ("Cu", "Al"):
+        crystal = bulk(element, cubic=True)
+        pattern = zone_axis.patterns(crystal, detector)[..., 2]
+        brightest = np.unravel_index(pattern.argmax(), pattern.shape)
+        radius[element] = np.linalg.norm(q[brightest][:2])
+        assert radius[element] == pytest.approx(4 * np.pi / crystal.cell[0, 0], rel=0.06)
+    assert radius["Cu"] > radius["Al"]
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_monoclinic_patterns_are_exact_zone_axes(axis):
+    """Every bright spot is a reciprocal-lattice point g with g . a_axis = 0."""
+    crystal = structures.random_crystal(14, 5)  # monoclinic, beta != 90
+    cell = structures.standard_conventional_cell(crystal).cell
+    assert abs(cell.angles()[1] - 90) > 1
+    rotation = zone_axis.beam_rotation(cell, axis)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1)
+    beam = rotation @ cell[axis]
+    np.testing.assert_allclose(beam[:2], 0, atol=1e-9)  # the cell vector runs along the beam
+    assert beam[2] > 0
+    detector = zone_axis.detector(128)
+    pattern = zone_axis.patterns(crystal, detector)[..., axis]
+    q, _ = diffraction.scattering_vectors(detector)
+    bright = pattern >= 128
+    hkl = (q[bright] @ rotation) @ np.asarray(cell).T / (2 * np.pi)  # q in the crystal frame
+    assert len(hkl) > 3
+    assert np.abs(hkl[:, axis]).max() < 0.15  # the zone law h u + k v + l w = 0
+    assert np.abs(hkl - np.rint(hkl)).max() < 0.3  # near lattice points (spot width)
+    with pytest.raises(ValueError, match="axis must be"):
+        zone_axis.beam_rotation(cell, 3)
+
+
+def test_shaped_inputs_keep_the_raw_pattern():
+    spots = zone_axis.patterns(structures.random_crystal(62, 0), n_atoms=250)
+    arrays = zone_axis.shaped_inputs(spots)
+    assert set(arrays) == set(zone_axis.INPUTS)
+    assert (arrays["shaped"] >= arrays["spots"]).all()  # S >= R pixelwise
+    assert (arrays["shaped"] > arrays["spots"]).sum() > 0  # lines were added
+    weak = (arrays["spots"] > 0) & (arrays["spots"] < 50)
+    assert weak.any() and (arrays["shaped"][weak] >= arrays["spots"][weak]).all()
+    assert (arrays["thresholded"][weak] < arrays["spots"][weak]).any()  # the ablation deletes
+    assert (shaping.count_nodes(spots) >= 1).all()
+
+
+def test_dataset_round_trip_and_resume(tmp_path):
+    config = zone_axis.Config((221, 229), 2, 1, vacancies=(0.1,), n_atoms=120, chunk_size=2)
+    path = zone_axis.generate(tmp_path / "za", config, n_jobs=1, progress=False)
+    train = dataset.load(path, "train")
+    assert train.x.shape == (4, 64, 64, 3) and train.x.dtype == np.uint8
+    for key in ("spots", "thresholded"):
+        assert train.meta[key].shape == (4, 64, 64, 3)
+    assert (train.x >= train.meta["spots"]).all()
+    assert train.meta["n_nodes"].shape == (4, 3)
+    assert train.class_names == ("221 (cubic)", "229 (cubic)")
+    assert train.manifest["format"] == zone_axis.FORMAT_VERSION
+    holes = dataset.load(path, "test_vacancies_0.1")
+    assert (holes.meta["n_atoms"] < dataset.load(path, "test_pristine").meta["n_atoms"]).all()
+    name = sorted(train.manifest["chunks"])[0]
+    before = (path / name).read_bytes()
+    (path / name).unlink()
+    zone_axis.generate(path, config, n_jobs=1, progress=False)
+    assert (path / name).read_bytes() == before  # resumed to the same bytes
+    with pytest.raises(ValueError, match="distinct"):
+        zone_axis.Config((221, 221), 2, 1)
+    with pytest.raises(ValueError, match="q_max"):
+        zone_axis.Config((221, 229), 2, 1, q_max=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Three cubic groups, 4 training and 2 test crystals each, 32x32."""
+    config = zone_axis.Config((221, 225, 229), 4, 2, vacancies=(0.2,), n_pixels=32, n_atoms=150)
+    path = tmp_path_factory.mktemp("za") / "tiny"
+    return zone_axis.generate(path, config, n_jobs=1, progress=False)
+
+
+@pytest.mark.parametrize("inputs", sorted(zone_axis.INPUTS))
+@pytest.mark.parametrize("model", sorted(zone_axis.MODELS))
+def test_experiment_trains_transfers_and_scores_every_split(tiny, inputs, model):
+    recipe = zone_axis.Recipe(epochs=2, batch_size=4)
+    small, first = zone_axis.experiment(tiny, inputs, model, (221, 229), recipe, 0,
+                                        msdn_size=TINY_MSDN)  # fmt: skip
+    network, result = zone_axis.experiment(tiny, inputs, model, None, recipe, 0,
+                                           msdn_size=TINY_MSDN, pretrained=small)  # fmt: skip
+    assert first.transferred_from is None and result.transferred_from == 2
+    assert result.space_groups == (221, 225, 229) and result.n_train == 12
+    assert set(result.probabilities) == {"test_pristine", "test_vacancies_0.2"}
+    for p in result.probabilities.values():
+        assert p.shape == (6, 3)
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    assert set(first.y["test_pristine"]) == {0, 1}  # labels remapped to the subset
+    assert result.top_k(3) == 1.0
+    assert result.n_parameters == network.count_params()
+    assert set(result.history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert all(len(v) == 2 for v in result.history.values())
+    assert result.accuracy().n == 6
+    assert set(result.retained()) == {0.2}
+    table = result.system_confusion()
+    assert list(table.index) == ["cubic"] and int(table.to_numpy().sum()) == 6
+    summary = result.summary()
+    assert (summary["n_groups"], summary["inputs"], summary["model"]) == (3, inputs, model)
+    assert summary["variant"] == "" and len(summary["predicted"]["test_pristine"]) == 6
+    json.dumps(summary)  # JSON-ready
+
+
+def test_transfer_copies_the_trunk(tiny):
+    recipe = zone_axis.Recipe(epochs=1, batch_size=4)
+    small, _ = zone_axis.experiment(tiny, "shaped", "msdn", (221, 229), recipe,
+                                    msdn_size=TINY_MSDN)  # fmt: skip
+    zero = zone_axis.Recipe(epochs=1, batch_size=4, learning_rate=1e-12, weight_decay=0)
+    big, _ = zone_axis.experiment(tiny, "shaped", "msdn", None, zero, msdn_size=TINY_MSDN,
+                                  pretrained=small)  # fmt: skip
+    # A learning rate of 1e-12 leaves the learned weights where the transfer put them
+    # (batch normalisation's running statistics do move: they are not learned).
+    for a, b in zip(small.get_layer("densenet_trunk").trainable_weights,
+                    big.get_layer("densenet_trunk").trainable_weights, strict=True):  # fmt: skip
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    fresh = models.msdn((32, 32, 1), 3, seed=0, **TINY_MSDN)
+    first = fresh.get_layer("densenet_trunk").trainable_weights[0]
+    assert not np.allclose(np.asarray(first), np.asarray(
+        small.get_layer("densenet_trunk").trainable_weights[0]))  # fmt: skip
+
+
+def test_experiment_rejects_bad_input(tiny, tmp_path):
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        zone_axis.experiment(tiny, "svm", "cnn")
+    with pytest.raises(ValueError, match=r"space groups \[194\] are not in the dataset"):
+        zone_axis.experiment(tiny, "spots", "cnn", (221, 194))
+    other = dataset.generate(tmp_path / "fp", 1, 1, vacancies=(), displacements=(),
+                             n_atoms=40, n_jobs=1, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="not a zone-axis dataset"):
+        zone_axis.experiment(other, "spots", "cnn")
+    with pytest.raises(ValueError, match="epochs"):
+        zone_axis.Recipe(epochs=0)
+    variant = zone_axis.Recipe(batch_norm=False, learning_rate=1e-5).variant
+    assert variant == "no batch norm, lr 1e-05"
+
+
+def test_conditional_vacancy_accuracy_counts_only_pristine_hits():
+    y = {"test_pristine": [0, 1, 2, 3], "test_vacancies_0.1": [0, 1, 2, 3]}
+    predicted = {"test_pristine": [0, 1, 2, 0], "test_vacancies_0.1": [0, 1, 0, 3]}
+    result = zone_axis.conditional_vacancy_accuracy(predicted, y)
+    # Three crystals right when pristine; two of them still right with vacancies.
+    # The fourth, wrong when pristine and right with vacancies, does not count.
+    assert result == {0.1: wilson(2, 3)}
+    with pytest.raises(ValueError, match="in order"):
+        zone_axis.conditional_vacancy_accuracy(
+            predicted, {**y, "test_vacancies_0.1": [3, 2, 1, 0]})  # fmt: skip
+
+
+def test_command_line_writes_a_card_and_resumes(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 2, (221, 229))
+    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 3, (221, 225, 229))
+    monkeypatch.setitem(zone_axis.MSDN_SIZES, "quick", TINY_MSDN)
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
+    card = tmp_path / "card.json"
+    argv = ["train", str(tiny), "--card", str(card), "--groups", "3", "--transfer-from", "2",
+            "--epochs", "1", "--methods", "spots+cnn", "shaped+msdn"]  # fmt: skip
+    assert zone_axis.main(argv) == 0
+    content = json.loads(card.read_text())
+    assert [(r["n_groups"], r["inputs"], r["model"]) for r in content["runs"]] == [
+        (2, "spots", "cnn"),
+        (3, "spots", "cnn"),
+        (2, "shaped", "msdn"),
+        (3, "shaped", "msdn"),
+    ]
+    assert content["runs"][1]["transferred_from"] == 2
+    assert content["commands"][0].startswith("python -m crystal_course.zone_axis train")
+    assert content["paper_top1"]["72"] == 0.8012
+    runs = zone_axis.card_runs(content, n_groups=3)
+    assert len(runs) == 2 and ((runs["low"] <= runs["top1"]) & (runs["top1"] <= runs["high"])).all()
+    before = card.read_text()
+    assert zone_axis.main(argv) == 0  # everything in the card: nothing retrained
+    assert card.read_text() == before
+    for bad in (["--epochs", "-3"], ["--methods", "pixels+svm"]):
+        with pytest.raises(SystemExit) as stop:
+            zone_axis.main(argv + bad)
+        assert stop.value.code == 2
+    assert "INPUT+MODEL" in capsys.readouterr().err
+
+
+def test_dataset_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(structures.SPACE_GROUP_SETS, 2, (221, 229))
+    path = tmp_path / "cli"
+    argv = ["generate", str(path), "--groups", "2", "--n-per-group", "1", "--n-test-per-group",
+            "1", "--n-pixels", "32", "--n-jobs", "1", "--no-progress"]  # fmt: skip
+    assert zone_axis.main(argv) == 0
+    assert "test_vacancies_0.2" in capsys.readouterr().out
+    train = dataset.load(path, "train")
+    assert train.x.shape == (2, 32, 32, 3)
+    assert train.manifest["parameters"]["space_groups"] == [221, 229]
+
+
+def test_chapter_6_plots(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, result = zone_axis.experiment(tiny, "spots", "cnn", recipe=zone_axis.Recipe(epochs=1))
+    ax = zone_axis.plot_top_k({"spots": result})
+    assert ax.get_xlabel().startswith("k") and len(ax.lines) == 1
+    kept = zone_axis.conditional_vacancy_accuracy(
+        {"test_pristine": [0, 1, 1], "test_vacancies_0.2": [0, 1, 0]},
+        {"test_pristine": [0, 1, 1], "test_vacancies_0.2": [0, 1, 1]})  # fmt: skip
+    ax = zone_axis.plot_vacancy_robustness({"spots": kept})
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [0, 20])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [100, 200 / 3])
+    mean = result.probabilities["test_pristine"][:2]
+    axes = zone_axis.plot_mc_dropout(mean, np.zeros_like(mean), result.space_groups, [0, 1])
+    assert len(axes) == 2 and "probability" in axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="mean and std"):
+        zone_axis.plot_mc_dropout(mean, mean[:1, :2], result.space_groups)
+    axes = zone_axis.plot_learning_curves({"spots": result.history})
+    assert "epoch" in axes[0].get_xlabel() and len(axes[1].lines) == 2
+    plt.close("all")
+
+
+def test_zone_axis_settings_per_mode(monkeypatch):
+    from crystal_course import config
+
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "quick")
+    quick = config.zone_axis_settings()
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "full")
+    full = config.zone_axis_settings()
+    assert set(quick.sets) <= set(full.sets) <= set(structures.SPACE_GROUP_SETS)
+    assert quick.n_pixels >= 64  # a lattice, not a handful of spots
+    assert full.mc_passes == 500
+
+
+def test_shipped_card_holds_the_comparison():
+    card = zone_axis.card()
+    assert card["mode"] == "full" and card["commands"]
+    assert card["dataset"]["n_pixels"] == 64 and card["dataset"]["q_max"] == zone_axis.Q_MAX
+    assert card["msdn_size"]["blocks"] == [3, 6, 12, 8]  # the paper-like trunk
+    for inputs, model in zone_axis.MAIN_METHODS:
+        correct = zone_axis.card_correct(card, inputs, model)
+        assert (
+            correct.shape[0] >= 1 and correct.shape[1] == 20 * card["dataset"]["n_test_per_group"]
+        )
+    for run in card["runs"]:
+        assert 0 <= run["top_k"]["1"] <= run["top_k"]["5"] <= 1
+        assert len(run["history"]["val_accuracy"]) == run["recipe"]["epochs"]
+        if run["n_groups"] == 20:
+            assert run["transferred_from"] == 8  # trained from the 8-group weights
+        top1 = np.mean(np.equal(run["predicted"]["test_pristine"], run["y"]["test_pristine"]))
+        assert top1 == pytest.approx(run["top_k"]["1"], abs=1e-4)
