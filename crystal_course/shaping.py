@@ -155,6 +155,7 @@ def shape_pattern(
     min_separation: float | None = None,
     width: float = 1.0,
     background: str = "raw",
+    brightness: float = 1.0,
 ) -> np.ndarray:
     """The shaped pattern of Tiong et al. (2020): the raw pattern plus lines between near spots.
 
@@ -191,6 +192,8 @@ def shape_pattern(
         paper). ``"nodes"``: the lines over the pixels at or above the
         threshold only, every weaker pixel set to 0 (see
         :data:`SHAPING_BACKGROUNDS`).
+    brightness : float, default 1.0
+        Scales every line's intensity (0.5: half as bright).
 
     Returns
     -------
@@ -220,7 +223,7 @@ def shape_pattern(
     if not len(pairs):
         return image
     weight = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) / (2.0 * sizes.max())
-    value = (255 * weight).astype(np.float32)
+    value = (255 * brightness * weight).astype(np.float32)
     half = (width * (0.5 + weight)).astype(np.float32)
     lines = _rasterise(centres[pairs[:, 0]], centres[pairs[:, 1]], value, half, n)
     if background == "nodes":

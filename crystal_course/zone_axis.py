@@ -258,9 +258,15 @@ INPUTS: dict[str, str] = {
     "spots": "spot patterns R",
     "shaped": "shaped S = R + lines",
     "thresholded": "nodes only + lines",
+    "faint": "R + thin, faint lines",
 }
-"""The three inputs of the Chapter 6 grid: the raw patterns, the paper's shaped
-patterns, and lines over the thresholded pattern (weak pixels deleted)."""
+"""The inputs of the Chapter 6 grid: the raw patterns, the paper's shaped patterns,
+lines over the thresholded pattern (weak pixels deleted), and the raw patterns with
+thinner, fainter lines (:data:`FAINT_LINES`, made from the raw patterns when loaded)."""
+
+FAINT_LINES: dict[str, float] = {"width": 0.5, "brightness": 0.5}
+"""Line settings of the ``"faint"`` input (:func:`crystal_course.shaping.shape_pattern`):
+half-width ``0.5 x (0.5 + w)`` pixels and half the brightness of the shaped input's."""
 
 MODELS: dict[str, str] = {"cnn": "2018 CNN", "msdn": "MSDN"}
 """The two networks of the Chapter 6 grid."""
@@ -686,10 +692,11 @@ class Result:
         }
 
 
-def load_split(path, split: str, space_groups=None) -> tuple[dict, np.ndarray]:
-    """The three inputs and the labels of one split, restricted to ``space_groups``.
+def load_split(path, split: str, space_groups=None, needed=()) -> tuple[dict, np.ndarray]:
+    """The inputs and the labels of one split, restricted to ``space_groups``.
 
-    Returns ``({"spots", "shaped", "thresholded"}: uint8 arrays, labels)``;
+    Returns ``({"spots", "shaped", "thresholded"}: uint8 arrays, labels)``, plus
+    ``"faint"`` (shaped now, from the raw patterns) when ``needed`` names it;
     labels index ``space_groups`` (default: all of the dataset's groups).
 
     Notes
@@ -712,6 +719,13 @@ def load_split(path, split: str, space_groups=None) -> tuple[dict, np.ndarray]:
     y = np.array([label[int(g)] for g in data.meta["space_group"][keep]], dtype=np.int64)
     arrays = {"shaped": data.x[keep], "spots": data.meta["spots"][keep],
               "thresholded": data.meta["thresholded"][keep]}  # fmt: skip
+    if "faint" in needed:
+        from crystal_course.shaping import shape_patterns
+
+        params = data.manifest["parameters"]
+        faint = shape_patterns(arrays["spots"], threshold=params["threshold"],
+                               factor=params["factor"], **FAINT_LINES)  # fmt: skip
+        arrays["faint"] = np.rint(faint).astype(np.uint8)
     return arrays, y
 
 
@@ -788,7 +802,7 @@ def experiment(
             f"inputs must be one of {sorted(INPUTS)} and model one of {sorted(MODELS)}, "
             f"got {inputs!r}, {model!r}"
         )
-    train_arrays, y = load_split(path, "train", space_groups)
+    train_arrays, y = load_split(path, "train", space_groups, needed=(inputs,))
     groups = tuple(int(g) for g in (space_groups or _manifest(path)["parameters"]["space_groups"]))
     x = train_arrays[inputs]
     n = x.shape[1]
@@ -816,7 +830,7 @@ def experiment(
     seconds = time.perf_counter() - start
     labels, probabilities = {}, {}
     for split in _manifest(path)["splits"][1:]:
-        arrays, labels[split] = load_split(path, split, groups)
+        arrays, labels[split] = load_split(path, split, groups, needed=(inputs,))
         if model == "msdn":
             probabilities[split] = msdn_probabilities(network, msdn_inputs(arrays[inputs]))
         else:

@@ -79,7 +79,7 @@ def test_monoclinic_patterns_are_exact_zone_axes(axis):
 def test_shaped_inputs_keep_the_raw_pattern():
     spots = zone_axis.patterns(structures.random_crystal(62, 0), n_atoms=250)
     arrays = zone_axis.shaped_inputs(spots)
-    assert set(arrays) == set(zone_axis.INPUTS)
+    assert set(arrays) == {"spots", "shaped", "thresholded"}
     assert (arrays["shaped"] >= arrays["spots"]).all()  # S >= R pixelwise
     assert (arrays["shaped"] > arrays["spots"]).sum() > 0  # lines were added
     weak = (arrays["spots"] > 0) & (arrays["spots"] < 50)
@@ -146,6 +146,10 @@ def test_experiment_trains_transfers_and_scores_every_split(tiny, inputs, model)
     summary = result.summary()
     assert (summary["n_groups"], summary["inputs"], summary["model"]) == (3, inputs, model)
     assert summary["variant"] == "" and len(summary["predicted"]["test_pristine"]) == 6
+    if inputs == "faint":  # made from the raw patterns on loading: between R and S
+        arrays, _ = zone_axis.load_split(tiny, "train", needed=("faint",))
+        assert (arrays["spots"] <= arrays["faint"]).all()
+        assert (arrays["faint"].astype(int) <= arrays["shaped"].astype(int) + 1).all()
     json.dumps(summary)  # JSON-ready
 
 
