@@ -549,7 +549,7 @@ def msdn(
     1x1 transitions with average pooling between blocks, global average
     pooling and dropout. ``batch_norm=True`` (the default) puts batch
     normalisation before every ReLU, as in the original DenseNet: the course's
-    choice, since without it the deep trunk learns very slowly. Each stream has its own
+    choice (Chapter 6 compares both). Each stream has its own
     linear head. The model outputs the three streams' logits; the training loss
     is the sum of the three softmax cross-entropies (Keras adds the outputs'
     losses) and the prediction comes from the summed logits

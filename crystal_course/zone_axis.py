@@ -523,10 +523,9 @@ class Recipe:
         Adam's weight decay for the MSDN (the paper's 1e-7); the 2018 CNN keeps
         its own recipe, Adam without decay.
     batch_norm : bool
-        Batch normalisation in the MSDN's trunk. The paper's dense layers are
-        conv, ReLU and dropout; the course keeps batch normalisation because
-        without it the 3-6-12-8 trunk barely learns in a CPU budget (Chapter 6
-        measures both).
+        Batch normalisation in the MSDN's trunk, the course's choice (as in the
+        original DenseNet). The paper's dense layers are conv, ReLU and dropout;
+        Chapter 6 measures both.
     validation_fraction : float
         Share of the training crystals kept for validation (the paper's 1/10).
 
