@@ -528,6 +528,10 @@ class Recipe:
         Chapter 6 measures both.
     validation_fraction : float
         Share of the training crystals kept for validation (the paper's 1/10).
+    train_per_group : int, optional
+        Train on the first this many training crystals of each group (default:
+        all of them); the test crystals stay the same, so runs that differ only
+        here measure how accuracy grows with the size of the training set.
 
     Notes
     -----
@@ -540,10 +544,13 @@ class Recipe:
     weight_decay: float = 1e-7
     batch_norm: bool = True
     validation_fraction: float = 0.1
+    train_per_group: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "train_per_group"):
             value = getattr(self, name)
+            if name == "train_per_group" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.learning_rate > 0 or self.weight_decay < 0:
@@ -563,6 +570,8 @@ class Recipe:
             parts.append(f"lr {self.learning_rate:g}")
         if self.weight_decay != default.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
+        if self.train_per_group is not None:
+            parts.append(f"{self.train_per_group} train/group")
         return ", ".join(parts)
 
 
@@ -691,12 +700,14 @@ class Result:
         }
 
 
-def load_split(path, split: str, space_groups=None, needed=()) -> tuple[dict, np.ndarray]:
+def load_split(path, split: str, space_groups=None, needed=(), per_group: int | None = None
+               ) -> tuple[dict, np.ndarray]:  # fmt: skip
     """The inputs and the labels of one split, restricted to ``space_groups``.
 
     Returns ``({"spots", "shaped", "thresholded"}: uint8 arrays, labels)``, plus
     ``"faint"`` (shaped now, from the raw patterns) when ``needed`` names it;
     labels index ``space_groups`` (default: all of the dataset's groups).
+    ``per_group`` keeps the first that many crystals (parents) of each group.
 
     Notes
     -----
@@ -714,6 +725,12 @@ def load_split(path, split: str, space_groups=None, needed=()) -> tuple[dict, np
         missing = sorted(set(groups.tolist()) - set(data.meta["space_group"].tolist()))
         raise ValueError(f"space groups {missing} are not in the dataset {path}")
     keep = np.isin(data.meta["space_group"], groups)
+    if per_group is not None:
+        first = data.meta["parent"] - data.meta["parent"].min()
+        if per_group > first.max() + 1:
+            raise ValueError(f"{path} has {first.max() + 1} crystals per group in {split!r}, "
+                             f"fewer than the {per_group} asked for")  # fmt: skip
+        keep &= first < per_group
     label = {int(g): i for i, g in enumerate(groups)}
     y = np.array([label[int(g)] for g in data.meta["space_group"][keep]], dtype=np.int64)
     arrays = {"shaped": data.x[keep], "spots": data.meta["spots"][keep],
@@ -801,7 +818,8 @@ def experiment(
             f"inputs must be one of {sorted(INPUTS)} and model one of {sorted(MODELS)}, "
             f"got {inputs!r}, {model!r}"
         )
-    train_arrays, y = load_split(path, "train", space_groups, needed=(inputs,))
+    train_arrays, y = load_split(path, "train", space_groups, needed=(inputs,),
+                                 per_group=recipe.train_per_group)  # fmt: skip
     groups = tuple(int(g) for g in (space_groups or _manifest(path)["parameters"]["space_groups"]))
     x = train_arrays[inputs]
     n = x.shape[1]
@@ -1147,6 +1165,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=_positive, default=Recipe.epochs)
     run.add_argument("--batch-size", type=_positive, default=Recipe.batch_size)
     run.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
+    run.add_argument("--train-per-group", type=_positive, default=None,
+                     help="train on the first N training crystals of each group")
     run.add_argument("--no-batch-norm", action="store_true",
                      help="the paper's dense layers (conv, ReLU, dropout) in the MSDN")  # fmt: skip
     args = parser.parse_args(argv)
@@ -1162,7 +1182,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--transfer-from {args.transfer_from} must be smaller than --groups")
     try:
         recipe = Recipe(args.epochs, args.batch_size, args.learning_rate,
-                        batch_norm=not args.no_batch_norm)  # fmt: skip
+                        batch_norm=not args.no_batch_norm,
+                        train_per_group=args.train_per_group)  # fmt: skip
         manifest = _manifest(args.dataset)
     except (ValueError, OSError) as error:
         parser.error(str(error))

@@ -184,6 +184,23 @@ def test_experiment_rejects_bad_input(tiny, tmp_path):
         zone_axis.Recipe(epochs=0)
     variant = zone_axis.Recipe(batch_norm=False, learning_rate=1e-5).variant
     assert variant == "no batch norm, lr 1e-05"
+    with pytest.raises(ValueError, match="train_per_group"):
+        zone_axis.Recipe(train_per_group=0)
+    with pytest.raises(ValueError, match="fewer than the 5 asked for"):
+        zone_axis.load_split(tiny, "train", per_group=5)
+
+
+def test_train_per_group_keeps_the_first_crystals_of_each_group(tiny):
+    every, y_every = zone_axis.load_split(tiny, "train")
+    first, y_first = zone_axis.load_split(tiny, "train", per_group=2)
+    assert np.bincount(y_first).tolist() == [2, 2, 2]  # every group shrinks alike
+    chosen = [i for g in range(3) for i in np.flatnonzero(y_every == g)[:2]]
+    np.testing.assert_array_equal(first["spots"], every["spots"][chosen])
+    recipe = zone_axis.Recipe(epochs=1, batch_size=4, train_per_group=2)
+    assert recipe.variant == "2 train/group"
+    _, result = zone_axis.experiment(tiny, "spots", "cnn", recipe=recipe)
+    assert result.n_train == 6 and result.summary()["variant"] == "2 train/group"
+    assert len(result.y["test_pristine"]) == 6  # the test crystals stay the same
 
 
 def test_conditional_vacancy_accuracy_counts_only_pristine_hits():
