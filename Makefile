@@ -4,8 +4,12 @@
 #                   test every page in headless Chromium
 #   make test       ruff, a no-execution -W book build, unit tests + nbval over every chapter
 #                   (pinned stack), and the Colab stack (make test-colab)
-#   make test-colab the shipped model and nbval over every chapter on Colab's versions
-#   make notebooks  regenerate the output-free .ipynb twins from the book/*.md sources
+#   make test-colab on Colab's versions: the shipped model, every chapter's solutions graded
+#                   by its autograder, and the student notebooks run top to bottom
+#   make notebooks  regenerate the output-free .ipynb twins (student editions) and the
+#                   exercises' shipped public tests from the book/*.md sources
+#   make assignments  every chapter's student notebook, instructor notebook and otter-grader
+#                   autograder zip, under _build/assignments/
 #   make lock       re-resolve the exact versions in constraints.txt
 #   make bench      run the benchmarks in bench/
 
@@ -24,7 +28,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TensorFlow's C++ log lines are noise in test and build logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: all install book test test-colab site-test lint unit notebooks check-book bench lock clean
+.PHONY: all install book test test-colab site-test lint unit notebooks assignments chapters \
+	check-book bench lock clean
 
 all: test
 
@@ -65,9 +70,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Unit tests and nbval over every chapter twin, in one pytest run (one summary line).
-unit: $(STAMP)
-	$(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
+# The chapters WITH their solutions, output-free, for nbval (the committed twins in book/
+# are the student editions, without solutions).
+CHAPTERS := _build/chapters
+chapters: $(STAMP)
+	$(PY) -m crystal_course.notebooks full book $(CHAPTERS)
+
+# Unit tests and nbval over every chapter with its solutions, in one pytest run. The
+# grading of whole assignments runs on the Colab stack (tests/grading).
+unit: $(STAMP) chapters
+	$(PY) -m pytest tests $(CHAPTERS) --ignore=tests/grading --nbval-lax -p no:cacheprovider
 
 # The whole book with execution off and -W: broken markup, references, toc entries and
 # exercise labels fail here without executing the chapters a second time.
@@ -96,10 +108,13 @@ test-colab: $(COLAB_STAMP)
 	cd $(COLAB_VENV) && bin/python -c "import crystal_course as c, keras, tensorflow as tf, \
 		numpy as np; print('Colab stack:', c.__file__, 'keras', keras.__version__, \
 		'tensorflow', tf.__version__, 'numpy', np.__version__)"
-	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py book --nbval-lax -p no:cacheprovider
+	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/grading -p no:cacheprovider
 
 notebooks: $(STAMP)
 	$(PY) -m crystal_course.notebooks sync _config.yml book
+
+assignments: $(STAMP)
+	$(PY) -m crystal_course.assignments build _config.yml book _build/assignments
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

@@ -219,7 +219,9 @@ def check_single_vacancy_group(answer: int) -> int:
     """Exercise 2.2: space group of the 256-atom fcc cluster after removing one atom."""
     from crystal_course.structures import build_prototype, space_group, supercell
 
-    if answer is Ellipsis or isinstance(answer, bool) or not isinstance(answer, int):
+    if answer is Ellipsis:
+        raise TypeError("space group: replace the `...` placeholder with your answer (an int)")
+    if isinstance(answer, bool) or not isinstance(answer, int):
         raise TypeError("space group: expected an int from 1 to 230")
     expected = space_group(supercell(build_prototype(225, "Al"), 256)[1:], symprec=1e-3)
     if answer != expected:
@@ -236,6 +238,8 @@ def check_chunk_sha256(answer: str, path, chunk: str) -> str:
     import json
     from pathlib import Path
 
+    if answer is Ellipsis:
+        raise TypeError("sha256: replace the `...` placeholder with your answer (a string)")
     if not isinstance(answer, str):
         raise TypeError("sha256: expected a hexadecimal string (hashlib's hexdigest())")
     manifest = json.loads((Path(path) / "manifest.json").read_text())

@@ -1,7 +1,10 @@
 """The book's notebook pipeline: MyST sources, Colab twins and the Colab cell.
 
 Chapter sources are jupytext MyST-markdown notebooks ``book/*.md``; each has an
-output-free ``.ipynb`` twin beside it, committed for Colab. The repository URL is
+output-free ``.ipynb`` twin beside it, committed for Colab and Binder: the
+chapter's student edition, without the exercises' solutions
+(:mod:`crystal_course.assignments`). The chapters with their solutions are
+written to ``_build/chapters`` for nbval. The repository URL is
 set once, in ``_config.yml``, and the version once, in ``crystal_course/__init__.py``;
 the first code cell of every chapter installs the package from that repository at
 that release's tag when (and only when) the notebook runs on Colab.
@@ -10,6 +13,7 @@ Command line (used by the Makefile)::
 
     python -m crystal_course.notebooks sync _config.yml book     # make notebooks
     python -m crystal_course.notebooks check _config.yml book    # report drift
+    python -m crystal_course.notebooks full book _build/chapters  # with solutions, for nbval
     python -m crystal_course.notebooks noexec-config _config.yml out.yml
     python -m crystal_course.notebooks check-links _build/html book   # Colab buttons
 
@@ -138,7 +142,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def twin_text(source: Path) -> str:
-    """The exact text the ``.ipynb`` twin of ``source`` must have (no outputs)."""
+    """``source`` as an output-free ``.ipynb`` with its solutions (what nbval runs)."""
     import jupytext
 
     notebook = jupytext.read(source)
@@ -153,6 +157,9 @@ def twin_text(source: Path) -> str:
 def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
     """Rewrite each chapter's Colab cell from ``_config.yml`` and regenerate its twin.
 
+    The twin is the chapter's student edition (:mod:`crystal_course.assignments`):
+    the chapter without the exercises' solutions, with answer and check cells.
+
     Returns
     -------
     list of pathlib.Path
@@ -164,6 +171,8 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
         If a chapter does not have exactly one Colab cell (tag ``colab-install``).
     """
     import jupytext
+
+    from crystal_course import assignments
 
     expected = colab_cell_source(repository_url(config_path))
     changed = []
@@ -178,12 +187,7 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
             cells[0].source = expected
             _write_atomic(source, jupytext.writes(notebook, fmt="md:myst"))
             changed.append(source)
-        twin = source.with_suffix(".ipynb")
-        text = twin_text(source)
-        if not twin.exists() or twin.read_text(encoding="utf-8") != text:
-            _write_atomic(twin, text)
-            changed.append(twin)
-    return changed
+    return changed + assignments.sync(config_path, book_dir)
 
 
 def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
@@ -191,6 +195,8 @@ def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[s
     import json
 
     import jupytext
+
+    from crystal_course import assignments
 
     expected = colab_cell_source(repository_url(config_path))
     problems = []
@@ -210,12 +216,32 @@ def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[s
             if cell.get("outputs") or cell.get("execution_count") is not None:
                 problems.append(f"{twin}: carries outputs (twins must be output-free)")
                 break
-        if text != twin_text(source):
+        student, tests = assignments.student_text(source)
+        if text != student:
             problems.append(f"{twin}: out of sync with {source.name}")
+        if assignments._tree(assignments.shipped_tests_root(config_path) / source.stem) != tests:
+            problems.append(f"the shipped exercise checks of {source.stem} are out of sync")
     for twin in sorted(Path(book_dir).glob("*.ipynb")):
         if not twin.with_suffix(".md").exists():
             problems.append(f"{twin}: has no .md source")
     return problems
+
+
+def write_full_notebooks(book_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Every chapter with its solutions, as output-free ``.ipynb`` in ``out_dir``.
+
+    These, not the student twins, are what nbval executes: every solution runs.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in chapter_sources(book_dir):
+        path = out / source.with_suffix(".ipynb").name
+        text = twin_text(source)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            _write_atomic(path, text)
+        written.append(path)
+    return written
 
 
 def check_launch_links(html_dir: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
@@ -275,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-links")
     p.add_argument("html_dir")
     p.add_argument("book_dir")
+    p = sub.add_parser("full")
+    p.add_argument("book_dir")
+    p.add_argument("out_dir")
     p = sub.add_parser("noexec-config")
     p.add_argument("config")
     p.add_argument("out")
@@ -287,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         problems = check(args.config, args.book_dir)
         print("\n".join(problems) or "notebooks in sync")
         return 1 if problems else 0
+    if args.command == "full":
+        write_full_notebooks(args.book_dir, args.out_dir)
+        return 0
     if args.command == "check-links":
         problems = check_launch_links(args.html_dir, args.book_dir)
         print("\n".join(problems) or "every chapter page links Colab to its .ipynb")

@@ -1,0 +1,12 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "ex-lines"
+points = 1
+all_or_nothing = True
+
+@test_case(points=None, hidden=False)
+def test_checker(n_lines, nodes, checks):
+    checks.check_line_count(n_lines, nodes, factor=1.7)
+
