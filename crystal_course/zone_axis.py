@@ -931,6 +931,42 @@ def plot_top_k(results: dict, ax=None, split: str = "test_pristine"):
     return ax
 
 
+def _accuracy_errorbar(ax, x, accuracies, label: str) -> None:
+    """One method's accuracies (%) with their 95 % intervals as error bars."""
+    values = np.array([a.value for a in accuracies])
+    errors = np.array(
+        [[a.value - a.low for a in accuracies], [a.high - a.value for a in accuracies]]
+    )
+    ax.errorbar(x, 100 * values, yerr=100 * errors, fmt="o-", capsize=3, label=label)
+
+
+def plot_training_size(accuracies: dict, ax=None):
+    """Top-1 accuracy (%) against training crystals per group, with 95 % Wilson intervals.
+
+    ``accuracies`` maps a legend label to ``{crystals per group: Accuracy}``, all
+    on the same test crystals.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    for label, by_size in accuracies.items():
+        sizes = sorted(by_size)
+        _accuracy_errorbar(ax, sizes, [by_size[n] for n in sizes], label)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.set_xscale("log", base=2)
+    ax.minorticks_off()
+    ax.set_xlabel("training crystals per space group")
+    ax.set_ylabel("top-1 accuracy on the test crystals (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def plot_vacancy_robustness(accuracies: dict, ax=None):
     """Accuracy (%) against the vacancy fraction, with 95 % Wilson intervals, per method.
 
@@ -944,16 +980,15 @@ def plot_vacancy_robustness(accuracies: dict, ax=None):
     """
     import matplotlib.pyplot as plt
 
+    from crystal_course.uncertainty import Accuracy
+
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))
     for label, by_level in accuracies.items():
         levels = sorted(by_level)
-        values = np.array([by_level[v].value for v in levels])
-        errors = np.array([[by_level[v].value - by_level[v].low for v in levels],
-                           [by_level[v].high - by_level[v].value for v in levels]])  # fmt: skip
-        x = [0.0] + [100 * v for v in levels]
-        ax.errorbar(x, 100 * np.r_[1.0, values], yerr=100 * np.c_[[0, 0], errors], fmt="o-",
-                    capsize=3, label=label)  # fmt: skip
+        certain = Accuracy(1, 1, 1.0, 1.0)  # pristine-correct by construction: no interval
+        _accuracy_errorbar(ax, [0.0] + [100 * v for v in levels],
+                           [certain] + [by_level[v] for v in levels], label)  # fmt: skip
     ax.set_xlabel("vacancies (% of atoms removed)")
     ax.set_ylabel("still correct (% of pristine-correct)")
     ax.set_ylim(0, 103)
@@ -1165,8 +1200,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=_positive, default=Recipe.epochs)
     run.add_argument("--batch-size", type=_positive, default=Recipe.batch_size)
     run.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
-    run.add_argument("--train-per-group", type=_positive, default=None,
-                     help="train on the first N training crystals of each group")
+    run.add_argument(
+        "--train-per-group",
+        type=_positive,
+        default=None,
+        help="train on the first N training crystals of each group",
+    )
     run.add_argument("--no-batch-norm", action="store_true",
                      help="the paper's dense layers (conv, ReLU, dropout) in the MSDN")  # fmt: skip
     args = parser.parse_args(argv)

@@ -273,6 +273,17 @@ def test_chapter_6_plots(tiny):
     ax = zone_axis.plot_vacancy_robustness({"spots": kept})
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [0, 20])
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [100, 200 / 3])
+    ax = zone_axis.plot_training_size(
+        {
+            "R + CNN": {20: wilson(5, 10), 80: wilson(8, 10)},
+            "S + MSDN": {20: wilson(2, 10), 80: wilson(6, 10)},
+        }
+    )
+    assert ax.get_xscale() == "log"
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_xdata(), float), [20, 80])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [50, 80])
+    assert "per space group" in ax.get_xlabel() and "%" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["R + CNN", "S + MSDN"]
     mean = result.probabilities["test_pristine"][:2]
     axes = zone_axis.plot_mc_dropout(mean, np.zeros_like(mean), result.space_groups, [0, 1])
     assert len(axes) == 2 and "probability" in axes[0].get_ylabel()
