@@ -531,3 +531,99 @@ def check_block_channels(answer: int, stem_filters: int, growth: int, n_layers: 
             hint="every dense layer concatenates `growth` new channels to everything before it.",
         )
     )
+
+
+def a7_a10_correlation(detector: Detector = Detector()) -> float:
+    """Pixel correlation of the A10 (alpha-Hg) and A7 (bismuth) fingerprints, both R-3m.
+
+    Mercury is built as the chapter builds every example: ``ase.build.bulk("Hg")``,
+    spglib's standard conventional cell, about 250 atoms. Introduced in Chapter 1.
+    """
+    from ase.build import bulk
+
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.structures import reference_structure, standard_conventional_cell, supercell
+
+    mercury = fingerprint(supercell(standard_conventional_cell(bulk("Hg")), 250), detector)
+    bismuth = fingerprint(reference_structure(166), detector)
+    return float(np.corrcoef(mercury.ravel(), bismuth.ravel())[0, 1])
+
+
+def check_a7_a10(answer: float, detector: Detector = Detector()) -> float:
+    """Exercise 1.5: correlation of the two structure types of space group 166."""
+    value = _as_number(answer, "A7-A10 correlation")
+    expected = a7_a10_correlation(detector)
+    if abs(value - expected) > 1e-3:  # a correlation near 0: an absolute tolerance
+        raise AssertionError(
+            f"A7-A10 correlation: {value:.4g} is not right. Hint: build mercury as Section 1.8 "
+            "built the examples (bulk, standard_conventional_cell, supercell to 250 atoms), "
+            "then np.corrcoef of the two flattened fingerprints."
+        )
+    print(f"Correct: A7-A10 correlation = {value:.3f}")
+    return value
+
+
+def check_model_accuracy(answer: float, model, x, y) -> float:
+    """Exercise 3.5: a reported accuracy is the given model's, on the given test set."""
+    from crystal_course.training import evaluate
+
+    _as_number(answer, "accuracy of your model")
+    if model is Ellipsis or not hasattr(model, "predict"):
+        raise TypeError("your model: replace the `...` placeholder with the trained keras model")
+    return _check_close(
+        answer,
+        evaluate(model, x, y)[0],
+        "accuracy of your model",
+        rtol=1e-6,
+        hint="training.evaluate(model, x, y)[0] on the randomly oriented test crystals, as a "
+        "fraction between 0 and 1.",
+    )
+
+
+def shaping_sweep(spots, labels, thresholds, factors) -> dict:
+    """Nearest-neighbour same-label rate of shaped patterns for every (threshold, factor).
+
+    For each setting the patterns are shaped (:func:`crystal_course.shaping.shape_patterns`)
+    and each crystal's most similar other crystal (cosine similarity,
+    :func:`crystal_course.zone_axis.nearest_other`) is compared with it. Introduced in
+    Chapter 6.
+
+    Returns
+    -------
+    dict
+        ``{(threshold, factor): rate}``, rates as fractions.
+    """
+    from crystal_course.shaping import shape_patterns
+    from crystal_course.zone_axis import nearest_other
+
+    labels = np.asarray(labels)
+    rates = {}
+    for threshold in thresholds:
+        for factor in factors:
+            shaped = shape_patterns(np.asarray(spots), threshold=threshold, factor=factor)
+            rates[threshold, factor] = float(np.mean(labels[nearest_other(shaped)] == labels))
+    return rates
+
+
+def check_shaping_sweep(answer, spots, labels, thresholds=(30, 50, 100),
+                        factors=(1.3, 1.7, 1.9)) -> tuple[float, float]:  # fmt: skip
+    """Exercise 6.4: the shaping setting whose nearest neighbours share the space group most."""
+    if answer is Ellipsis:
+        raise TypeError("best setting: replace the `...` placeholder with (threshold, factor)")
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        raise TypeError(f"best setting: expected a tuple (threshold, factor), got {answer!r}")
+    rates = shaping_sweep(spots, labels, thresholds, factors)
+    best = max(rates.values())
+    chosen = next((key for key in rates if np.allclose(key, answer)), None)
+    if chosen is None:
+        raise AssertionError(
+            f"best setting: {answer} is not on the grid thresholds {tuple(thresholds)} x "
+            f"factors {tuple(factors)}"
+        )
+    if rates[chosen] < best - 1e-12:
+        raise AssertionError(
+            f"best setting: {answer} is not the best. Hint: shape with every pair, then count "
+            "how often zone_axis.nearest_other(shaped) has the same space group."
+        )
+    print(f"Correct: {chosen} gives the highest same-group rate, {100 * best:.1f} %")
+    return chosen

@@ -275,6 +275,43 @@ MAIN_METHODS: tuple[tuple[str, str], ...] = (("spots", "cnn"), ("shaped", "msdn"
 """The baseline and the paper's method, ``(input, model)``."""
 
 
+def cosine_similarity(images: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every pair of images (their pixels as vectors).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, ...)`` images, N >= 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, N)`` float32, with ``-inf`` on the diagonal so that an image is
+        never its own nearest neighbour.
+
+    Notes
+    -----
+    Introduced in Chapter 6 (Section 6.4).
+    """
+    flat = np.asarray(images).reshape(len(images), -1).astype(np.float32)
+    if len(flat) < 2:
+        raise ValueError(f"need at least 2 images, got {len(flat)}")
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True) + 1e-9
+    similarity = flat @ flat.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity
+
+
+def nearest_other(images: np.ndarray) -> np.ndarray:
+    """Index of each image's most similar other image (:func:`cosine_similarity`).
+
+    Notes
+    -----
+    Introduced in Chapter 6 (Section 6.4).
+    """
+    return cosine_similarity(images).argmax(axis=1)
+
+
 def shaped_inputs(spots: np.ndarray, threshold: float = 50, factor: float = 1.7) -> dict:
     """The grid's three inputs from raw zone-axis patterns.
 

@@ -200,3 +200,74 @@ def test_chapter_6_checkers():
     assert checks.check_block_channels(64 + 6 * 32, 64, 32, 6) == 256
     with pytest.raises(AssertionError, match="concatenates"):
         checks.check_block_channels(32 * 6, 64, 32, 6)
+
+
+def test_a7_a10_correlation_matches_an_independent_build():
+    from ase.build import bulk
+
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.structures import (
+        reference_structure,
+        space_group,
+        standard_conventional_cell,
+        supercell,
+    )
+
+    mercury = supercell(standard_conventional_cell(bulk("Hg")), 250)
+    assert space_group(mercury) == 166  # A10 is rhombohedral, like A7
+    a, b = fingerprint(mercury).ravel(), fingerprint(reference_structure(166)).ravel()
+    expected = float(((a - a.mean()) @ (b - b.mean())) / (len(a) * a.std() * b.std()))
+    assert checks.check_a7_a10(expected) == pytest.approx(expected)
+    with pytest.raises(AssertionError, match="Hint"):
+        checks.check_a7_a10(expected + 0.05)
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_a7_a10(...)
+
+
+def test_model_accuracy_is_read_off_the_model():
+    from crystal_course.models import ziletti_cnn
+    from crystal_course.training import evaluate
+
+    model = ziletti_cnn(seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 64, 64, 3), dtype=np.float32), rng.integers(0, 7, 12)
+    accuracy = evaluate(model, x, y)[0]
+    assert checks.check_model_accuracy(accuracy, model, x, y) == pytest.approx(accuracy)
+    with pytest.raises(AssertionError, match="accuracy of your model"):
+        checks.check_model_accuracy(accuracy + 0.25, model, x, y)
+    with pytest.raises(TypeError, match="trained keras model"):
+        checks.check_model_accuracy(0.5, ..., x, y)
+
+
+def test_shaping_sweep_finds_the_setting_that_keeps_groups_together():
+    from crystal_course.shaping import shape_patterns
+    from crystal_course.zone_axis import nearest_other
+
+    # Two groups of spot nets (rows 10 or 15 px apart, columns 10 px), each crystal shifted
+    # by a pixel: the raw spots of two crystals never overlap, the drawn lines do.
+    patterns = np.zeros((6, 48, 48, 3), dtype=np.uint8)
+    for k in range(6):
+        row_step, shift = (10, 15)[k % 2], k // 2
+        for i in range(4, 44, row_step):
+            for j in range(4, 44, 10):
+                patterns[k, i + shift, j + shift, :] = 200
+    labels = np.array([k % 2 for k in range(6)])
+    grid = {"thresholds": (50, 250), "factors": (1.0, 1.7)}
+    rates = checks.shaping_sweep(patterns, labels, **grid)
+    for (threshold, factor), rate in rates.items():
+        shaped = shape_patterns(patterns, threshold=threshold, factor=factor)
+        assert rate == np.mean(labels[nearest_other(shaped)] == labels)
+    assert rates[50, 1.0] > rates[250, 1.0]  # no node passes 250: no lines, no help
+    best = max(rates, key=rates.get)
+    assert checks.check_shaping_sweep(best, patterns, labels, **grid) == best
+    worse = [key for key, rate in rates.items() if rate < rates[best]]
+    assert worse
+    for key in worse:
+        with pytest.raises(AssertionError, match="not the best"):
+            checks.check_shaping_sweep(key, patterns, labels, **grid)
+    with pytest.raises(AssertionError, match="not on the grid"):
+        checks.check_shaping_sweep((40, 1.7), patterns, labels, **grid)
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_shaping_sweep(..., patterns, labels)
+    with pytest.raises(TypeError, match="tuple"):
+        checks.check_shaping_sweep([50, 1.0], patterns, labels, **grid)

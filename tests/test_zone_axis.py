@@ -323,3 +323,14 @@ def test_shipped_card_holds_the_comparison():
             assert run["transferred_from"] == 8  # trained from the 8-group weights
         top1 = np.mean(np.equal(run["predicted"]["test_pristine"], run["y"]["test_pristine"]))
         assert top1 == pytest.approx(run["top_k"]["1"], abs=1e-4)
+
+
+def test_nearest_other_is_never_the_image_itself():
+    images = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    similarity = zone_axis.cosine_similarity(images)
+    assert np.isneginf(np.diag(similarity)).all()
+    np.testing.assert_allclose(similarity[0, 2], 0.0, atol=1e-6)
+    assert zone_axis.nearest_other(images).tolist() == [1, 0, 3, 2]
+    assert zone_axis.nearest_other(np.stack([images[0]] * 3)).tolist() != [0, 1, 2]
+    with pytest.raises(ValueError, match="at least 2 images"):
+        zone_axis.nearest_other(images[:1])
