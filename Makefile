@@ -108,7 +108,8 @@ test-colab: $(COLAB_STAMP)
 	cd $(COLAB_VENV) && bin/python -c "import crystal_course as c, keras, tensorflow as tf, \
 		numpy as np; print('Colab stack:', c.__file__, 'keras', keras.__version__, \
 		'tensorflow', tf.__version__, 'numpy', np.__version__)"
-	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/grading -p no:cacheprovider
+	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/grading -p no:cacheprovider \
+		--durations=20
 
 notebooks: $(STAMP)
 	$(PY) -m crystal_course.notebooks sync _config.yml book

@@ -259,10 +259,12 @@ INPUTS: dict[str, str] = {
     "shaped": "shaped S = R + lines",
     "thresholded": "nodes only + lines",
     "faint": "R + thin, faint lines",
+    "lines": "lines only, S - R",
 }
 """The inputs of the Chapter 6 grid: the raw patterns, the paper's shaped patterns,
-lines over the thresholded pattern (weak pixels deleted), and the raw patterns with
-thinner, fainter lines (:data:`FAINT_LINES`, made from the raw patterns when loaded)."""
+lines over the thresholded pattern (weak pixels deleted), the raw patterns with
+thinner, fainter lines (:data:`FAINT_LINES`, made from the raw patterns when loaded),
+and the lines alone (S - R, made when loaded): what the drawing adds to R."""
 
 FAINT_LINES: dict[str, float] = {"width": 0.5, "brightness": 0.5}
 """Line settings of the ``"faint"`` input (:func:`crystal_course.shaping.shape_pattern`):
@@ -742,7 +744,8 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
     """The inputs and the labels of one split, restricted to ``space_groups``.
 
     Returns ``({"spots", "shaped", "thresholded"}: uint8 arrays, labels)``, plus
-    ``"faint"`` (shaped now, from the raw patterns) when ``needed`` names it;
+    ``"faint"`` (shaped now, from the raw patterns) and ``"lines"`` (S - R) when
+    ``needed`` names them;
     labels index ``space_groups`` (default: all of the dataset's groups).
     ``per_group`` keeps the first that many crystals (parents) of each group.
 
@@ -779,6 +782,9 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
         faint = shape_patterns(arrays["spots"], threshold=params["threshold"],
                                factor=params["factor"], **FAINT_LINES)  # fmt: skip
         arrays["faint"] = np.rint(faint).astype(np.uint8)
+    if "lines" in needed:
+        added = arrays["shaped"].astype(np.int16) - arrays["spots"]
+        arrays["lines"] = np.clip(added, 0, 255).astype(np.uint8)  # S >= R: exact
     return arrays, y
 
 
@@ -817,8 +823,9 @@ def experiment(
         Directory made by :func:`generate`.
     inputs : str
         A key of :data:`INPUTS`: the three patterns of a crystal as
-        ``spots`` (raw), ``shaped`` (the paper's S = R + lines) or
-        ``thresholded`` (lines over the nodes only).
+        ``spots`` (raw), ``shaped`` (the paper's S = R + lines),
+        ``thresholded`` (lines over the nodes only), ``faint`` (R + thinner,
+        fainter lines) or ``lines`` (the lines alone, S - R).
     model : str
         ``"cnn"``: the three patterns as the R, G, B channels of one image into
         :func:`crystal_course.models.ziletti_cnn`; ``"msdn"``: one pattern per
