@@ -59,6 +59,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from crystal_course.notebooks import _write_atomic
+
 HIDDEN_TEST_TAG = "hidden-test"
 """Tag of a solution's code cell that the autograder runs as a hidden test."""
 
@@ -489,12 +491,6 @@ def _quiet(function, *args, **kwargs):
 
     with open(os.devnull, "w") as sink, redirect_stdout(sink):
         return function(*args, **kwargs)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from crystal_course.notebooks import _write_atomic as write
-
-    write(path, text)
 
 
 def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
