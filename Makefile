@@ -4,8 +4,9 @@
 #                   test every page in headless Chromium
 #   make test       ruff, a no-execution -W book build, unit tests + nbval over every chapter
 #                   (pinned stack), and the Colab stack (make test-colab)
-#   make test-colab on Colab's versions: the shipped model, every chapter's solutions graded
-#                   by its autograder, and the student notebooks run top to bottom
+#   make test-colab on Colab's versions: the shipped model, generation on a Dask cluster,
+#                   training on two devices, every chapter's solutions graded by its
+#                   autograder, and the student notebooks run top to bottom
 #   make notebooks  regenerate the output-free .ipynb twins (student editions) and the
 #                   exercises' shipped public tests from the book/*.md sources
 #   make assignments  every chapter's student notebook, instructor notebook and otter-grader
@@ -39,7 +40,7 @@ $(PY):
 
 # Exact versions from constraints.txt (also inside pip's isolated build environment).
 $(STAMP): pyproject.toml constraints.txt | $(PY)
-	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet -e ".[cpu,book,test]"
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet -e ".[cpu,book,test,cluster]"
 	touch $@
 
 install: $(STAMP)
@@ -97,7 +98,7 @@ $(COLAB_STAMP): pyproject.toml constraints-colab.txt
 	rm -rf $(COLAB_VENV)
 	$(PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt pip
-	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt ".[tf,test]"
+	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt ".[tf,test,cluster]"
 	$(COLAB_PY) -m pip check
 	touch $@
 
@@ -108,7 +109,8 @@ test-colab: $(COLAB_STAMP)
 	cd $(COLAB_VENV) && bin/python -c "import crystal_course as c, keras, tensorflow as tf, \
 		numpy as np; print('Colab stack:', c.__file__, 'keras', keras.__version__, \
 		'tensorflow', tf.__version__, 'numpy', np.__version__)"
-	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/grading -p no:cacheprovider \
+	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/test_cluster.py \
+		tests/test_distribute.py tests/grading -p no:cacheprovider \
 		--durations=20
 
 notebooks: $(STAMP)
@@ -124,7 +126,7 @@ lock: $(PY)
 	rm -rf _build/lock-venv
 	$(PYTHON) -m venv _build/lock-venv
 	_build/lock-venv/bin/pip install --quiet --upgrade "pip>=24"
-	_build/lock-venv/bin/pip install --quiet -e ".[cpu,book,test]"
+	_build/lock-venv/bin/pip install --quiet -e ".[cpu,book,test,cluster]"
 	( echo "# Exact versions for crystal-course's own installs and CI (make lock regenerates)."; \
 	  _build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^crystal.course'; \
 	  echo "# build backend, used inside pip's isolated build environment"; \

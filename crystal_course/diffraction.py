@@ -1031,10 +1031,11 @@ def fingerprints(
     Introduced in Chapter 1. Workers are joblib's loky processes; each computes
     whole fingerprints, and BLAS inside a worker is limited to one thread.
     """
-    import os
 
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
+
+    from crystal_course.cluster import local_processes
 
     if isinstance(structures, Atoms) or not isinstance(structures, Sequence):
         raise TypeError("structures must be a sequence (e.g. a list) of ase.Atoms")
@@ -1046,10 +1047,7 @@ def fingerprints(
     n = detector.n_pixels
     if len(structures) == 0:
         return np.zeros((0, n, n, 3), dtype=np.float32)
-    if n_jobs is None:
-        n_jobs = os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive number of processes, got {n_jobs!r}")
+    n_jobs = local_processes(n_jobs)
     batches = [list(structures[i : i + batch_size]) for i in range(0, len(structures), batch_size)]
     bar = tqdm(total=len(structures), desc="fingerprints", unit="structure", disable=not progress)
     out = np.empty((len(structures), n, n, 3), dtype=np.float32)

@@ -474,6 +474,7 @@ def generate(
     config: Config,
     n_jobs: int | None = None,
     progress: bool = True,
+    client=None,
 ) -> Path:
     """Generate (or finish) a zone-axis dataset: raw, shaped and thresholded patterns.
 
@@ -487,21 +488,22 @@ def generate(
     test crystals' crystallites. Read a split with
     :func:`crystal_course.dataset.load`.
 
+    ``n_jobs`` local processes, or a Dask ``client`` (a :class:`distributed.Client`),
+    do the work, as in :func:`crystal_course.dataset.generate`: the same
+    parameters give byte-identical chunks either way.
+
     Notes
     -----
     Introduced in Chapter 6.
     """
-    import pyxtal
-
-    from crystal_course import dataset
+    from crystal_course import cluster, dataset
     from crystal_course.structures import crystal_system
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     params = asdict(config)
     params.pop("splits")
-    versions = dataset._versions()
-    versions["pyxtal"] = pyxtal.__version__
+    versions = cluster.versions(("numpy", "ase", "spglib", "pyxtal"))
     manifest = {
         "format": FORMAT_VERSION,
         "kind": "zone_axis",
@@ -514,7 +516,7 @@ def generate(
     }
     keys = {split: config.parents(split) for split in config.splits}
     todo = dataset._resume(path, manifest, keys, config.chunk_size)
-    dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress)
+    dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
     return path
 
 
@@ -906,7 +908,7 @@ def experiment(
 def _manifest(path) -> dict:
     from crystal_course import dataset
 
-    return json.loads((Path(path) / dataset.MANIFEST).read_text())
+    return dataset.read_manifest(path)
 
 
 def conditional_vacancy_accuracy(predicted: dict, y: dict) -> dict:
@@ -1189,13 +1191,6 @@ def _run_key(run: dict) -> tuple:
     return (run["n_groups"], run["inputs"], run["model"], run["seed"], run["variant"])
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _method(text: str) -> tuple[str, str]:
     inputs, _, model = text.partition("+")
     if inputs not in INPUTS or model not in MODELS:
@@ -1216,6 +1211,12 @@ def main(argv: list[str] | None = None) -> int:
     holds, so an interrupted job resumes.
     """
     from crystal_course import config
+    from crystal_course.dataset import (
+        add_cluster_arguments,
+        non_negative_int,
+        positive_int,
+        run_generator,
+    )
     from crystal_course.structures import SPACE_GROUP_SETS
     from crystal_course.training import _write_json
 
@@ -1226,12 +1227,11 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("path")
     gen.add_argument("--groups", type=int, choices=sorted(SPACE_GROUP_SETS), default=20,
                      help="size of structures.SPACE_GROUP_SETS")  # fmt: skip
-    gen.add_argument("--n-per-group", type=_positive, required=True)
-    gen.add_argument("--n-test-per-group", type=_positive, required=True)
-    gen.add_argument("--n-pixels", type=_positive, default=64)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--n-jobs", type=_positive, default=None)
-    gen.add_argument("--no-progress", action="store_true")
+    gen.add_argument("--n-per-group", type=positive_int, required=True)
+    gen.add_argument("--n-test-per-group", type=positive_int, required=True)
+    gen.add_argument("--n-pixels", type=positive_int, default=64)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
+    add_cluster_arguments(gen)
     run = sub.add_parser("train", help="train classifiers into a results card")
     run.add_argument("dataset", help="directory made by 'generate'")
     run.add_argument("--card", required=True, help="JSON results card to write")
@@ -1240,13 +1240,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="train on this smaller set first and start from its weights")  # fmt: skip
     run.add_argument("--methods", type=_method, nargs="+", default=list(MAIN_METHODS),
                      help="INPUT+MODEL, e.g. spots+cnn shaped+msdn")  # fmt: skip
-    run.add_argument("--seeds", type=int, nargs="+", default=[0])
-    run.add_argument("--epochs", type=_positive, default=Recipe.epochs)
-    run.add_argument("--batch-size", type=_positive, default=Recipe.batch_size)
+    run.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0])
+    run.add_argument("--epochs", type=positive_int, default=Recipe.epochs)
+    run.add_argument("--batch-size", type=positive_int, default=Recipe.batch_size)
     run.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
     run.add_argument(
         "--train-per-group",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="train on the first N training crystals of each group",
     )
@@ -1254,13 +1254,14 @@ def main(argv: list[str] | None = None) -> int:
                      help="the paper's dense layers (conv, ReLU, dropout) in the MSDN")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "generate":
-        from crystal_course import dataset
 
-        settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group, args.n_test_per_group,
-                          seed=args.seed, n_pixels=args.n_pixels)  # fmt: skip
-        generate(args.path, settings, args.n_jobs, not args.no_progress)
-        print(dataset.info(args.path))
-        return 0
+        def generate_with(client):
+            settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group,
+                              args.n_test_per_group, seed=args.seed,
+                              n_pixels=args.n_pixels)  # fmt: skip
+            generate(args.path, settings, args.n_jobs, not args.no_progress, client)
+
+        return run_generator(gen, args, generate_with)
     if not args.transfer_from < args.groups:
         parser.error(f"--transfer-from {args.transfer_from} must be smaller than --groups")
     try:

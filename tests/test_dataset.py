@@ -178,6 +178,58 @@ def test_command_line_help_and_info(small):
     assert "train" in out and "14 /     14" in out
 
 
+def test_a_corrupt_manifest_is_named_not_a_json_traceback(small, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    text = (copy / dataset.MANIFEST).read_text()
+    for broken in (text[: len(text) // 2], "[]", '{"format": 2}'):
+        (copy / dataset.MANIFEST).write_text(broken)
+        for call in (
+            lambda: dataset.load(copy),
+            lambda: dataset.info(copy),
+            lambda: dataset.generate(copy, chunk_size=5, progress=False, **SMALL),
+        ):
+            with pytest.raises(ValueError, match=r"manifest.json is not a valid dataset manifest"):
+                call()
+    result = _command_line("info", str(copy))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "manifest.json is not a valid dataset manifest: it lacks "
+            "['parameters', 'splits', 'class_names', 'chunks']"
+        )
+    )
+
+
+def _command_line(*argv):
+    return subprocess.run([sys.executable, "-m", "crystal_course.dataset", *argv],
+                          capture_output=True, text=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--n-per-class", "-3"], "--n-per-class: expected a positive integer, got -3"),
+        (["--n-per-class", "two"], "--n-per-class: expected a positive integer, got 'two'"),
+        (["--n-per-class", "2", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+        (["--n-per-class", "2", "--vacancies", "1.5"], "vacancy fractions must be in (0, 1)"),
+        (["--n-per-class", "2", "--n-jobs", "0"], "--n-jobs: expected a positive integer"),
+        (["--n-per-class", "2", "--n-jobs", "2", "--scheduler", "tcp://127.0.0.1:1"],
+         "argument --scheduler: not allowed with argument --n-jobs"),
+    ],
+)  # fmt: skip
+def test_command_line_errors_are_one_line_and_exit_2(argv, message, tmp_path):
+    result = _command_line("generate", str(tmp_path / "ds"), "--no-progress", *argv)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m crystal_course.dataset generate: error: ")
+    assert message in last
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [

@@ -15,8 +15,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS_INSTALLED = ("cpu", "book", "test")  # what the Makefile installs, environment.yml mirrors
-COLAB_EXTRAS = ("tf", "test")  # what make test-colab installs beside the dependencies
+EXTRAS_INSTALLED = ("cpu", "book", "test", "cluster")  # what the Makefile installs, environment.yml mirrors
+COLAB_EXTRAS = ("tf", "test", "cluster")  # what make test-colab installs beside the dependencies
 
 
 def _pyproject(root):

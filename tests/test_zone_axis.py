@@ -339,3 +339,23 @@ def test_nearest_other_is_never_the_image_itself():
     assert zone_axis.nearest_other(np.stack([images[0]] * 3)).tolist() == [1, 0, 0]  # ties: first
     with pytest.raises(ValueError, match="at least 2 images"):
         zone_axis.nearest_other(images[:1])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--n-per-group", "-3", "--n-test-per-group", "1"],
+         "argument --n-per-group: expected a positive integer, got -3"),
+        (["--n-per-group", "2", "--n-test-per-group", "1", "--n-pixels", "1"],
+         "n_pixels"),
+        (["--n-per-group", "2", "--n-test-per-group", "1", "--scheduler", "nonsense"],
+         "'nonsense' is not a Dask scheduler address"),
+    ],
+)  # fmt: skip
+def test_dataset_command_line_errors_are_one_line(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        zone_axis.main(["generate", str(tmp_path / "za"), "--no-progress", *argv])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("python -m crystal_course.zone_axis generate: error: ")
+    assert message in last
