@@ -89,6 +89,52 @@ def default_batch_size() -> int:
     return 128 if gpu_names() else 32
 
 
+def default_strategy():
+    """``tf.distribute.MirroredStrategy`` over every GPU when more than one is visible, else None.
+
+    With one device (a laptop, Colab) training runs as plain Keras; on a multi-GPU
+    node each batch is split over the GPUs and their gradients are summed.
+
+    Notes
+    -----
+    Introduced in the appendix "Running at scale".
+    """
+    import tensorflow as tf
+
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def _strategy(strategy):
+    """The strategy to train under: ``"auto"`` means :func:`default_strategy`."""
+    if isinstance(strategy, str):
+        if strategy != "auto":
+            raise ValueError(f"strategy must be 'auto', None or a tf.distribute.Strategy, "
+                             f"got {strategy!r}")  # fmt: skip
+        return default_strategy()
+    if strategy is not None and not hasattr(strategy, "num_replicas_in_sync"):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
+    return strategy
+
+
+def _fit(model: keras.Model, strategy, compile_and_fit):
+    """Run ``compile_and_fit(net, replicas)`` on ``model``, or on a copy under ``strategy``.
+
+    A distribution strategy must own the variables it trains, so the model is
+    cloned inside ``strategy.scope()``, trained there, and its trained weights are
+    copied back: the caller's ``model`` ends up trained either way.
+    """
+    if strategy is None:
+        return compile_and_fit(model, 1)
+    with strategy.scope():
+        net = keras.models.clone_model(model)
+        net.set_weights(model.get_weights())
+        history = compile_and_fit(net, strategy.num_replicas_in_sync)
+    model.set_weights(net.get_weights())
+    return history
+
+
 def split_indices(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random ``(fit, validation)`` indices of ``n`` samples; disjoint, covering all.
 
@@ -114,6 +160,7 @@ def train(
     seed: int = 0,
     learning_rate: float = 1e-3,
     verbose: int | str = "auto",
+    strategy="auto",
 ) -> keras.callbacks.History:
     """Compile and fit a classifier on fingerprints, validating on a held-out share.
 
@@ -130,7 +177,10 @@ def train(
     epochs : int
         Passes over the training share.
     batch_size : int, optional
-        Default :func:`default_batch_size`.
+        Samples per batch **on each device**; default :func:`default_batch_size`.
+        Under a strategy with several replicas the global batch is
+        ``batch_size * strategy.num_replicas_in_sync`` (the learning rate is not
+        changed: scale it yourself if you want the linear-scaling rule).
     validation_fraction : float, default 0.05
         Share of the structures kept out of the optimisation for validation
         (a seeded random choice, not the last rows).
@@ -140,6 +190,10 @@ def train(
         Adam's learning rate.
     verbose : int or "auto"
         Keras' verbosity.
+    strategy : tf.distribute.Strategy, "auto" or None, default "auto"
+        Where to train. ``"auto"``: :func:`default_strategy` (all GPUs when there
+        are several, else one device). ``None``: one device. A strategy trains a
+        copy of ``model`` in its scope and copies the weights back.
 
     Returns
     -------
@@ -156,23 +210,28 @@ def train(
     Introduced in Chapter 3.
     """
     _check_arrays(model, x, y)
+    strategy = _strategy(strategy)
     fit, val = split_indices(len(x), validation_fraction, seed)
     keras.utils.set_random_seed(seed)
     n_classes = model.output_shape[-1]
     batch_size = batch_size or default_batch_size()
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
-    validation = batches(x[val], y[val], n_classes, 256) if len(val) else None
-    return model.fit(
-        batches(x[fit], y[fit], n_classes, batch_size, shuffle_seed=seed),
-        epochs=epochs,
-        validation_data=validation,
-        shuffle=False,  # the pipeline shuffles (Keras would only warn that it cannot)
-        verbose=verbose,
-    )
+
+    def compile_and_fit(net, replicas):
+        net.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+        validation = batches(x[val], y[val], n_classes, 256) if len(val) else None
+        return net.fit(
+            batches(x[fit], y[fit], n_classes, batch_size * replicas, shuffle_seed=seed),
+            epochs=epochs,
+            validation_data=validation,
+            shuffle=False,  # the pipeline shuffles (Keras would only warn that it cannot)
+            verbose=verbose,
+        )
+
+    return _fit(model, strategy, compile_and_fit)
 
 
 def evaluate(
@@ -313,6 +372,7 @@ def train_msdn(
     learning_rate: float = 1e-3,
     verbose: int | str = 0,
     weight_decay: float = 1e-7,
+    strategy="auto",
 ) -> keras.callbacks.History:
     """Train a multi-stream model: the loss is the sum of the three streams' cross-entropies.
 
@@ -324,9 +384,9 @@ def train_msdn(
         ``(N, n, n, 3)`` patterns, 0-255 (R, G, B = beam along a, b, c).
     y : numpy.ndarray
         ``(N,)`` class indices.
-    epochs, batch_size, validation_fraction, seed, learning_rate, verbose
+    epochs, batch_size, validation_fraction, seed, learning_rate, verbose, strategy
         As :func:`train` (the paper used Adam at 1e-5 for many epochs; the
-        course's short runs use 1e-3).
+        course's short runs use 1e-3). ``batch_size`` is per device.
     weight_decay : float, default 1e-7
         Adam's (decoupled) weight decay, the paper's value.
 
@@ -350,32 +410,36 @@ def train_msdn(
     n_classes = model.output_shape[0][-1]
     if y.shape != (len(shaped),) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"y must be ({len(shaped)},) integer labels in [0, {n_classes})")
+    strategy = _strategy(strategy)
     fit, val = split_indices(len(y), validation_fraction, seed)
     keras.utils.set_random_seed(seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None),
-        loss=[keras.losses.CategoricalCrossentropy(from_logits=True)] * 3,
-        metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")] for _ in range(3)],
-    )
 
-    def pipeline(index, shuffle):
+    def pipeline(index, shuffle, size):
         data = tf.data.Dataset.from_tensor_slices(
             (tuple(a[index] for a in inputs), y[index].astype(np.int32))
         )
         if shuffle:
             data = data.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
         one_hot = lambda xb, yb: (xb, (tf.one_hot(yb, n_classes),) * 3)  # noqa: E731
-        return data.batch(batch_size).map(one_hot).prefetch(tf.data.AUTOTUNE)
+        return data.batch(size).map(one_hot).prefetch(tf.data.AUTOTUNE)
 
-    validation = [a[val] for a in inputs] if len(val) else None
-    return model.fit(
-        pipeline(fit, True),
-        validation_data=pipeline(val, False) if len(val) else None,
-        epochs=epochs,
-        shuffle=False,
-        verbose=verbose,
-        callbacks=[_VoteAccuracy(validation, y[val])],
-    )
+    def compile_and_fit(net, replicas):
+        net.compile(
+            optimizer=keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None),
+            loss=[keras.losses.CategoricalCrossentropy(from_logits=True)] * 3,
+            metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")] for _ in range(3)],
+        )
+        validation = [a[val] for a in inputs] if len(val) else None
+        return net.fit(
+            pipeline(fit, True, batch_size * replicas),
+            validation_data=pipeline(val, False, batch_size * replicas) if len(val) else None,
+            epochs=epochs,
+            shuffle=False,
+            verbose=verbose,
+            callbacks=[_VoteAccuracy(validation, y[val])],
+        )
+
+    return _fit(model, strategy, compile_and_fit)
 
 
 @dataclass(frozen=True)
@@ -802,6 +866,7 @@ def _write_json(path: Path, content: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Train the 2018 CNN on a dataset directory and save it with its card."""
     from crystal_course import dataset
+    from crystal_course.dataset import non_negative_int, positive_int
     from crystal_course.models import ziletti_cnn
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -813,11 +878,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", required=True, help="directory for ziletti_cnn.weights.h5 and its .json card"
     )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=positive_int, default=5)
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="per device; the global batch is this times the devices")  # fmt: skip
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
-    train_set = dataset.load(args.dataset, "train")
+    try:
+        train_set = dataset.load(args.dataset, "train")
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     model = ziletti_cnn(n_classes=len(train_set.class_names), seed=args.seed)
     start = time.perf_counter()
     history = train(
