@@ -557,6 +557,8 @@ class Recipe:
     epochs : int
         Passes over the training share (after the transfer stage, if any).
     batch_size : int
+        Samples per batch on each device (on a multi-GPU node the global batch is
+        this times the GPUs; see :func:`crystal_course.training.train`).
     learning_rate : float
         Adam's learning rate (the paper: 1e-5 for the MSDN, 1e-4 for the
         baselines, for long training; the course's default 1e-3 suits short runs).
