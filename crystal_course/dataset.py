@@ -590,36 +590,36 @@ def info(path: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a positive integer, or a one-line error naming the value.
+def integer_type(minimum: int, what: str):
+    """An argparse ``type``: an integer >= ``minimum``, or a one-line error naming the value.
+
+    Parameters
+    ----------
+    minimum : int
+        Smallest accepted value.
+    what : str
+        How the error names what was expected, e.g. ``"a positive integer"``.
 
     Notes
     -----
     Introduced in Chapter 2.
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    parse.__name__ = what  # argparse names the type by it in some messages
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer >= 0 (e.g. a seed).
-
-    Notes
-    -----
-    Introduced in Chapter 2.
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
+positive_int = integer_type(1, "a positive integer")
+non_negative_int = integer_type(0, "an integer >= 0")
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
