@@ -15,8 +15,9 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS_INSTALLED = ("cpu", "book", "test", "cluster")  # what the Makefile installs, environment.yml mirrors
-COLAB_EXTRAS = ("tf", "test", "cluster")  # what make test-colab installs beside the dependencies
+# What the Makefile installs (environment.yml mirrors it), and what make test-colab adds.
+EXTRAS_INSTALLED = ("cpu", "book", "test", "cluster")
+COLAB_EXTRAS = ("tf", "test", "cluster")
 
 
 def _pyproject(root):
