@@ -164,10 +164,38 @@ def test_the_command_line_answers_a_bad_scheduler_in_one_line(tmp_path):
     assert not (tmp_path / "ds").exists()  # nothing is written before the cluster answers
 
 
-def test_workers_are_checked_for_the_clients_versions(client):
+def test_workers_are_checked_for_the_clients_versions(client, tmp_path):
     assert cluster.check_workers(client, ["numpy", "pyxtal"]) == 2
     here = cluster.versions(["numpy"])
     assert set(here) == {"crystal_course", "numpy"} and here["numpy"] == np.__version__
+    # A third worker whose environment reports another spglib: its own site directory
+    # comes first on its path and holds that version's package metadata.
+    site = tmp_path / "site"
+    meta = site / "spglib-0.1.dist-info"
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: spglib\nVersion: 0.1\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                               client.scheduler.address, "--nthreads", "1", "--no-nanny",
+                               "--name", "odd-one"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        client.wait_for_workers(3, timeout=60)
+        with pytest.raises(RuntimeError, match=r"worker tcp://\S+ has other versions than this "
+                           r"client: spglib 0.1 \(client: "):  # fmt: skip
+            cluster.check_workers(client)
+        with pytest.raises(RuntimeError, match="spglib 0.1"):
+            dataset.generate(tmp_path / "ds", client=client, progress=False, **SHORT)
+        assert not list((tmp_path / "ds").glob("*.npz"))  # refused before any work
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        deadline = time.time() + 60
+        while len(client.scheduler_info()["workers"]) > 2 and time.time() < deadline:
+            time.sleep(0.1)
 
 
 def test_map_unordered_gives_every_result_once(client):
