@@ -18,6 +18,9 @@ concept:
     prototypes (Chapters 1 and 2).
 ``checks``
     checkers for the exercises' solutions.
+``cluster``
+    running the dataset generators on local processes or a Dask cluster
+    (appendix "Running at scale").
 ``notebooks``
     the book's tooling: Colab twins of the chapters, and ``glue``.
 

@@ -20,11 +20,14 @@ rewritten (atomically) after each chunk: an interrupted :func:`generate` resumes
 where it stopped, and :func:`load` verifies every chunk's SHA-256 checksum.
 Every random number comes from ``numpy.random.SeedSequence([seed, ...])`` keyed
 by the structure's parent and split, so the same seed gives byte-identical
-arrays whatever the chunk size or the number of processes.
+arrays whatever the chunk size, the number of processes, or the Dask cluster that
+computed them (:mod:`crystal_course.cluster`); chunk files carry no time stamp, so
+equal arrays give equal checksums.
 
 Command line::
 
     python -m crystal_course.dataset generate PATH --n-per-class 40 --seed 0
+    python -m crystal_course.dataset generate PATH --n-per-class 1503 --scheduler tcp://host:8786
     python -m crystal_course.dataset info PATH
 
 Introduced in Chapter 2.
