@@ -855,12 +855,12 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
 
 
 def _write_json(path: Path, content: dict) -> None:
+    """Write a results card as sorted, indented JSON, atomically (the datasets' writer)."""
+    from crystal_course.dataset import _write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    text = (json.dumps(content, indent=2, sort_keys=True) + "\n").encode()
+    _write_atomic(path, lambda handle: handle.write(text))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from crystal_course.dataset import read_manifest
 from crystal_course.diffraction import ANGSTROM, Detector, diffraction_pattern
 
 WAVELENGTH = 3.5e-12
@@ -868,7 +869,8 @@ def experiment(
         )
     train_arrays, y = load_split(path, "train", space_groups, needed=(inputs,),
                                  per_group=recipe.train_per_group)  # fmt: skip
-    groups = tuple(int(g) for g in (space_groups or _manifest(path)["parameters"]["space_groups"]))
+    groups = space_groups or read_manifest(path)["parameters"]["space_groups"]
+    groups = tuple(int(g) for g in groups)
     x = train_arrays[inputs]
     n = x.shape[1]
     if model == "msdn":
@@ -894,7 +896,7 @@ def experiment(
         history = _history(fit)
     seconds = time.perf_counter() - start
     labels, probabilities = {}, {}
-    for split in _manifest(path)["splits"][1:]:
+    for split in read_manifest(path)["splits"][1:]:
         arrays, labels[split] = load_split(path, split, groups, needed=(inputs,))
         if model == "msdn":
             probabilities[split] = msdn_probabilities(network, msdn_inputs(arrays[inputs]))
@@ -905,12 +907,6 @@ def experiment(
     result = Result(inputs, model, seed, groups, labels, probabilities, len(y), seconds,
                     network.count_params(), history, recipe, transferred)  # fmt: skip
     return network, result
-
-
-def _manifest(path) -> dict:
-    from crystal_course import dataset
-
-    return dataset.read_manifest(path)
 
 
 def conditional_vacancy_accuracy(predicted: dict, y: dict) -> dict:
@@ -1270,7 +1266,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = Recipe(args.epochs, args.batch_size, args.learning_rate,
                         batch_norm=not args.no_batch_norm,
                         train_per_group=args.train_per_group)  # fmt: skip
-        manifest = _manifest(args.dataset)
+        manifest = read_manifest(args.dataset)
     except (ValueError, OSError) as error:
         parser.error(str(error))
     card_path = Path(args.card)
