@@ -3,10 +3,12 @@
 One environment variable, ``CRYSTAL_COURSE_MODE``, chooses between
 
 ``quick``
-    every chapter runs in a few minutes on 2 CPU cores (small datasets, few
-    epochs); the default when TensorFlow sees no GPU;
+    every chapter runs within its time budget (:data:`QUICK_BUDGET_SECONDS`) on
+    2 CPU cores (small datasets, few epochs); the default everywhere, with or
+    without a GPU;
 ``full``
-    paper-scale datasets and training; the default when TensorFlow sees a GPU.
+    paper-scale datasets and training, only when asked for with
+    ``CRYSTAL_COURSE_MODE=full`` (meant for a GPU; its cost is not measured).
 
 Chapters read every size, epoch count and seed from :func:`settings`, never
 from literals of their own, so the switch acts in one place. Introduced in the
@@ -151,7 +153,7 @@ def mode() -> str:
     """The current mode, ``"quick"`` or ``"full"``.
 
     Read from ``CRYSTAL_COURSE_MODE`` (case and surrounding blanks ignored).
-    Unset or empty, it is ``"full"`` when TensorFlow sees a GPU, else ``"quick"``.
+    Unset or empty, it is ``"quick"``, also on a GPU: full mode is opt-in.
 
     Raises
     ------
@@ -161,12 +163,12 @@ def mode() -> str:
     raw = os.environ.get(MODE_VARIABLE, "")
     value = raw.strip().lower()
     if not value:
-        return "full" if gpu_names() else "quick"
+        return "quick"
     if value not in MODES:
         allowed = ", ".join(repr(m) for m in MODES)
         raise ValueError(
             f"{MODE_VARIABLE}={raw!r} is not a mode: expected one of {allowed} "
-            f"(or unset, to choose 'full' on a GPU and 'quick' otherwise)"
+            f"(or unset, for 'quick')"
         )
     return value
 
@@ -273,7 +275,10 @@ def banner(file=None) -> str:
 
     s = settings()
     lines = [
-        f"crystal_course {__version__} | mode: {s.mode} ({MODE_VARIABLE}=quick|full)",
+        f"crystal_course {__version__} | mode: {s.mode} "
+        f"(set {MODE_VARIABLE}=full before the first import for paper scale)"
+        if s.mode == "quick"
+        else f"crystal_course {__version__} | mode: {s.mode} ({MODE_VARIABLE}=quick|full)",
         f"python {platform.python_version()} | numpy {_version('numpy')} | "
         f"ase {_version('ase')} | spglib {_version('spglib')}",
         f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device()}",

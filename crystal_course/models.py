@@ -126,6 +126,17 @@ WEIGHTS_SUFFIX = ".weights.h5"
 SELF_CHECK_SEED = 0
 """Seed of the random input whose outputs a card records (see :func:`load`)."""
 
+SELF_CHECK_PRECISION = "float32"
+"""The Keras dtype policy a card's ``self_check`` outputs are computed in.
+
+:func:`crystal_course.training.save_model` records them from a float32 rebuild,
+whatever policy trained the model (a card's ``precision`` field names both), and
+:func:`load` rebuilds in the same policy, so a GPU (where the builders would
+otherwise choose ``mixed_float16``) reproduces them too."""
+
+SELF_CHECK_TOLERANCE = {"rtol": 1e-3, "atol": 1e-7}
+"""How close a loaded model's outputs must be to the recorded ones (float32 policy)."""
+
 
 def architectures() -> dict:
     """The model builders a card's ``architecture`` entry may name.
@@ -137,7 +148,7 @@ def architectures() -> dict:
     return {"ziletti_cnn": ziletti_cnn}
 
 
-def build(architecture: dict) -> keras.Model:
+def build(architecture: dict, precision: str | None = None) -> keras.Model:
     """Rebuild an uncompiled model from a card's ``architecture`` entry.
 
     Parameters
@@ -145,6 +156,9 @@ def build(architecture: dict) -> keras.Model:
     architecture : dict
         ``{"builder": name, **keyword arguments}``, ``name`` one of
         :func:`architectures`, e.g. ``{"builder": "ziletti_cnn", "n_classes": 7}``.
+    precision : {"float32", "mixed_float16"}, optional
+        Dtype policy of the rebuilt model; default: the builder's own (mixed
+        precision when TensorFlow sees a GPU).
 
     Raises
     ------
@@ -164,6 +178,11 @@ def build(architecture: dict) -> keras.Model:
         )
     if "input_shape" in kwargs:
         kwargs["input_shape"] = tuple(kwargs["input_shape"])
+    if precision is not None:
+        policies = {"float32": False, "mixed_float16": True}
+        if precision not in policies:
+            raise ValueError(f"precision must be one of {', '.join(policies)}; got {precision!r}")
+        kwargs["mixed_precision"] = policies[precision]
     return builders[name](**kwargs)
 
 
@@ -210,7 +229,11 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     it (``architecture`` entry) with this package's own builders, so the file
     loads on every Keras 3 release the package supports, not only the one that
     saved it. The loaded model must reproduce the outputs the card recorded on a
-    seeded random batch (``self_check``), so a silent mismatch cannot pass.
+    seeded random batch (``self_check``), so a silent mismatch cannot pass. It
+    is rebuilt in the policy those outputs were computed in
+    (:data:`SELF_CHECK_PRECISION`, float32), also on a GPU, and compared within
+    :data:`SELF_CHECK_TOLERANCE`; the policy that trained it (the card's
+    ``precision["training"]``) does not matter for inference.
 
     Parameters
     ----------
@@ -248,7 +271,8 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
         raise ValueError(f"{card_file}: expected an 'architecture' entry, found none")
     saved_by = card.get("versions", {}).get("keras", "an unknown version")
     where = f"{path} (saved by Keras {saved_by}) with Keras {keras.__version__}"
-    model = build(card["architecture"])
+    precision = card.get("precision", {}).get("self_check", SELF_CHECK_PRECISION)
+    model = build(card["architecture"], precision=precision)
     try:
         model.load_weights(str(path))
     except Exception as err:
@@ -256,7 +280,7 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     check = card.get("self_check")
     if check is not None:
         got = model.predict(self_check_input(model, len(check)), verbose=0)
-        if not np.allclose(got, np.asarray(check), rtol=1e-3, atol=1e-7):
+        if not np.allclose(got, np.asarray(check), **SELF_CHECK_TOLERANCE):
             raise RuntimeError(
                 f"loaded {where}, but it does not reproduce the outputs recorded in "
                 f"{card_file.name} (largest difference {np.abs(got - check).max():.2g})"

@@ -833,13 +833,17 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
     if "architecture" not in card:
         raise ValueError("card must hold an 'architecture' entry: {'builder': name, ...}")
     # A float32, uncompiled rebuild: no optimiser state, no mixed-precision casts.
-    bare = models.build({**card["architecture"], "mixed_precision": False})
+    # The policy that trained the model goes in a field of its own: `architecture`
+    # is what load() rebuilds from, and it always rebuilds in the self-check's policy.
+    bare = models.build(card["architecture"], precision=models.SELF_CHECK_PRECISION)
     try:
         bare.set_weights(model.get_weights())
     except ValueError as err:
         raise ValueError(f"the card's architecture does not fit the model: {err}") from err
     check = bare.predict(models.self_check_input(bare), verbose=0)
-    card = {**card, "self_check": check.astype(float).tolist()}  # full precision
+    trained_in = next(layer.dtype_policy.name for layer in model.layers if layer.weights)
+    precision = {"training": trained_in, "self_check": models.SELF_CHECK_PRECISION}
+    card = {**card, "precision": precision, "self_check": check.astype(float).tolist()}
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = models.WEIGHTS_SUFFIX  # Keras insists on the ending
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)

@@ -31,13 +31,24 @@ def test_unknown_mode_names_the_allowed_values(monkeypatch, raw):
     assert "'quick'" in message and "'full'" in message
 
 
-@pytest.mark.parametrize("gpus, expected", [((), "quick"), (("/physical_device:GPU:0",), "full")])
-def test_default_mode_follows_the_gpu(monkeypatch, gpus, expected):
+@pytest.mark.parametrize("gpus", [(), ("/physical_device:GPU:0",)])
+def test_default_mode_is_quick_with_or_without_a_gpu(monkeypatch, gpus):
+    """Full mode is opt-in: a GPU runtime alone must not start paper-scale runs."""
     monkeypatch.delenv("CRYSTAL_COURSE_MODE", raising=False)
     monkeypatch.setattr(config, "gpu_names", lambda: gpus)
-    assert config.mode() == expected
+    assert config.mode() == "quick"
     monkeypatch.setenv("CRYSTAL_COURSE_MODE", "")  # empty counts as unset
-    assert config.mode() == expected
+    assert config.mode() == "quick"
+    monkeypatch.setenv("CRYSTAL_COURSE_MODE", "full")
+    assert config.mode() == "full"
+
+
+def test_banner_says_how_to_select_full_mode(monkeypatch):
+    import io
+
+    monkeypatch.delenv("CRYSTAL_COURSE_MODE", raising=False)
+    text = config.banner(file=io.StringIO())
+    assert "mode: quick" in text and "CRYSTAL_COURSE_MODE=full" in text
 
 
 def test_gpu_detection_on_this_machine_matches_tensorflow():

@@ -108,10 +108,32 @@ def test_save_and_load_round_trip(tmp_path):
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["epochs"] == 1 and card["architecture"]["n_classes"] == 3
     assert np.asarray(card["self_check"]).shape == (2, 3)
+    assert card["precision"] == {"training": "float32", "self_check": "float32"}
     loaded = models.load(path)
     x = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_a_model_trained_in_mixed_precision_loads_where_a_gpu_is_visible(tmp_path, monkeypatch):
+    """As on a Colab GPU runtime: the builders choose float16, loading must not."""
+    import json
+
+    from crystal_course import config
+
+    monkeypatch.setattr(config, "gpu_names", lambda: ("/physical_device:GPU:0",))
+    model = ziletti_cnn(n_classes=3, seed=2)  # mixed precision, chosen by the "GPU"
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    architecture = {"builder": "ziletti_cnn", "n_classes": 3}
+    path = training.save_model(model, tmp_path / "m.weights.h5", {"architecture": architecture})
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["precision"] == {"training": "mixed_float16", "self_check": "float32"}
+    assert "mixed_precision" not in card["architecture"]  # what load() rebuilds from
+    loaded = models.load(path)  # its self-check passes at the float32 tolerance
+    assert loaded.get_layer("conv1").compute_dtype == "float32"
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_float16"):
+        models.build(card["architecture"], precision="bfloat16")
 
 
 def test_save_model_refuses_what_it_could_not_load(tmp_path):

@@ -39,6 +39,20 @@ def test_shipped_model_reproduces_the_outputs_recorded_when_it_was_saved():
     np.testing.assert_allclose(got, recorded, rtol=1e-3, atol=1e-7)
 
 
+def test_every_shipped_model_loads_where_tensorflow_sees_a_gpu(monkeypatch):
+    """A Colab GPU runtime: the builders would choose mixed precision; loading must not."""
+    from crystal_course import config
+
+    monkeypatch.setattr(config, "gpu_names", lambda: ("/physical_device:GPU:0",))
+    assert models.ziletti_cnn().get_layer("conv1").compute_dtype == "float16"
+    for name in models.PRETRAINED:
+        model = models.load_pretrained(name)  # raises if its self-check fails
+        assert model.get_layer("conv1").compute_dtype == "float32"
+        card = models.model_card(name)
+        assert card["precision"]["self_check"] == models.SELF_CHECK_PRECISION
+        assert "mixed_precision" not in card["architecture"]
+
+
 def test_shipped_model_classifies_real_elements():
     from ase.build import bulk
 
