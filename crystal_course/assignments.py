@@ -97,7 +97,7 @@ class Exercise:
     number : str
         ``"<chapter>.<k>"``, e.g. ``"1.2"``.
     statement : str
-        Markdown, without directive syntax.
+        MyST Markdown, without the exercise's own directives.
     answer : str
         The answer cell's code (variables set to ``...``).
     solution_text : str
@@ -164,27 +164,6 @@ def _chapter_number(source) -> int:
     if not match:
         raise ValueError(f"{source}: a chapter file name starts with its number, e.g. 01_name.md")
     return int(match.group(1))
-
-
-_ROLE = re.compile(r"\{(eq|cite|ref|doc|numref)\}`([^`]*)`")
-
-
-def readable(markdown: str) -> str:
-    """Markdown with the book's MyST roles spelled out for Jupyter and Colab.
-
-    ``{eq}`label``` becomes "equation (label)", ``{cite}`key``` "[key]" (the
-    chapter's references list), ``{ref}``/``{doc}``/``{numref}`` their text.
-    """
-
-    def spell(match: re.Match) -> str:
-        role, text = match.groups()
-        if role == "eq":
-            return f"equation ({text})"
-        if role == "cite":
-            return f"[{text}]"
-        return text.split("<")[0].strip() or text
-
-    return _ROLE.sub(spell, markdown)
 
 
 def _split_markdown(text: str) -> list[tuple[str, str, dict]]:
@@ -312,9 +291,9 @@ def _exercise(parts: dict, number: str, fail) -> Exercise:
     return Exercise(
         label=parts["label"],
         number=number,
-        statement=readable("\n\n".join(parts["statement"])),
+        statement="\n\n".join(parts["statement"]),
         answer=answer,
-        solution_text=readable("\n\n".join(parts["solution_text"])),
+        solution_text="\n\n".join(parts["solution_text"]),
         solution=solution,
         check=check,
         hidden=tuple(parts["hidden"]),
@@ -341,10 +320,15 @@ def _raw(text: str):
 def master_notebook(source: str | os.PathLike, requirements: str | None = None):
     """The otter-grader master notebook of one chapter source.
 
+    Its text is what Jupyter and Colab render (:mod:`crystal_course.markdown`):
+    no MyST syntax, and every glued number filled in by a hidden cell from the
+    student's own run.
+
     Parameters
     ----------
     source : path-like
-        A chapter source, ``book/NN_name.md``.
+        A chapter source, ``book/NN_name.md``, in a book with a ``_config.yml``
+        above it.
     requirements : str, optional
         Path (relative to where the master notebook is written) of the
         requirements file the autograder installs on Gradescope.
@@ -356,7 +340,10 @@ def master_notebook(source: str | os.PathLike, requirements: str | None = None):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell
 
+    from crystal_course import markdown
+
     notebook, layout = parse(source)
+    ctx = markdown.context(source)
     name = chapter_name(source)
     config = {
         "name": name,
@@ -373,18 +360,22 @@ def master_notebook(source: str | os.PathLike, requirements: str | None = None):
     initialised = False
     for item in layout:
         if not isinstance(item, Exercise):
-            cells.append(item)
+            if item.cell_type == "markdown":
+                cells += markdown.notebook_cells(item.source, ctx)
+            else:
+                cells.append(item)
             continue
         if not initialised:
             cells.append(new_code_cell(_INIT_SOURCE.format(name=name)))
             initialised = True
         question = {"name": item.label, "points": POINTS, "all_or_nothing": True}
         cells.append(_raw("# BEGIN QUESTION\n" + json.dumps(question)))
-        cells.append(new_markdown_cell(f"**Exercise {item.number}.** {item.statement}"))
+        statement = markdown.convert(item.statement, ctx)
+        cells.append(new_markdown_cell(f"**Exercise {item.number}.** {statement}"))
         cells += [_raw("# BEGIN PROMPT"), new_code_cell(item.answer), _raw("# END PROMPT")]
         cells.append(_raw("# BEGIN SOLUTION"))
         if item.solution_text:
-            cells.append(new_markdown_cell(item.solution_text))
+            cells.append(new_markdown_cell(markdown.convert(item.solution_text, ctx)))
         solution = f"# BEGIN SOLUTION NO PROMPT\n{item.solution}\n# END SOLUTION"
         cells += [new_code_cell(solution), _raw("# END SOLUTION"), _raw("# BEGIN TESTS")]
         cells.append(new_code_cell(_test_function("test_checker", item.check)))

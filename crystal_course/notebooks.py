@@ -49,12 +49,24 @@ if "google.colab" in sys.modules:
     )"""
 
 
+GLUED: dict[str, object] = {}
+"""Every value this kernel glued with :func:`glue`, by name (what :func:`render` fills in)."""
+
+PENDING = "*(computed below)*"
+"""What a rendered text shows where its value is glued by a later cell (until it is)."""
+
+_WAITING: list = []  # (template, display handle) of texts still missing a value
+
+
 def glue(name: str, value, display: bool = False):
-    """``myst_nb.glue`` for numbers computed with NumPy; harmless where myst-nb is absent.
+    """``myst_nb.glue`` for numbers computed with NumPy, that also works outside the website.
 
     NumPy scalars are converted to Python numbers first: glued as they are,
     their text form is ``np.float64(...)``, which ``{glue:text}`name:.1f```
-    cannot format (a build warning, so a ``-W`` build fails).
+    cannot format (a build warning, so a ``-W`` build fails). The value is also
+    kept in :data:`GLUED`, so that the student editions' text cells
+    (:func:`show`) show this run's numbers, and a text shown before the value
+    existed is updated in place.
 
     Notes
     -----
@@ -64,6 +76,14 @@ def glue(name: str, value, display: bool = False):
 
     if isinstance(value, np.generic):
         value = value.item()
+    GLUED[name] = value
+    for entry in list(_WAITING):
+        template, handle = entry
+        if name in _names(template):
+            text, missing = _render(template, GLUED)
+            handle.update(_markdown(text))
+            if not missing:
+                _WAITING.remove(entry)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -75,6 +95,99 @@ def glue(name: str, value, display: bool = False):
             show(value)
         return None
     return myst_glue(name, value, display=display)
+
+
+def format_glued(value, spec: str = "") -> str:
+    """A glued value as ``{glue:text}`name:spec``` shows it on the website.
+
+    Like myst-nb: the type character of ``spec`` converts the value first
+    (``d`` to int, ``f``/``e``/``g``/``%`` to float, ``s`` to str), then
+    :func:`format` applies ``spec``; no spec gives ``str(value)``.
+    """
+    if not spec:
+        return str(value)
+    kind = spec[-1]
+    if kind == "s":
+        value = str(value)
+    elif kind in "bcdoxX":
+        value = int(value)
+    elif kind in "eEfFgGn%":
+        value = float(value)
+    return format(value, spec)
+
+
+def _split_role(content: str) -> tuple[str, str]:
+    """``name:spec`` -> (name, spec), split at the last colon as myst-nb does."""
+    name, _, spec = content.rpartition(":") if ":" in content else (content, "", "")
+    return name, spec
+
+
+def _names(template: str) -> set[str]:
+    from crystal_course.markdown import GLUE_ROLE
+
+    return {_split_role(m.group(1))[0] for m in GLUE_ROLE.finditer(template)}
+
+
+def _render(template: str, values) -> tuple[str, list[str]]:
+    from crystal_course.markdown import GLUE_ROLE
+
+    missing = []
+
+    def fill(match) -> str:
+        name, spec = _split_role(match.group(1))
+        if name not in values:
+            missing.append(name)
+            return PENDING
+        return format_glued(values[name], spec)
+
+    return GLUE_ROLE.sub(fill, template), missing
+
+
+def render(template: str, values=None) -> str:
+    """Markdown with every ``{glue:text}`` role replaced by its glued value.
+
+    Parameters
+    ----------
+    template : str
+        Markdown (a chapter's text, converted by :mod:`crystal_course.markdown`).
+    values : mapping, optional
+        Name -> value; default :data:`GLUED`, what this kernel glued so far.
+
+    Raises
+    ------
+    KeyError
+        If a name was never glued; the message lists the missing names.
+    """
+    text, missing = _render(template, GLUED if values is None else values)
+    if missing:
+        raise KeyError(f"not glued (yet): {', '.join(sorted(set(missing)))}")
+    return text
+
+
+def _markdown(text: str):
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def show(template: str):
+    """Display a chapter's text with this run's glued values (the student editions).
+
+    A value that a later cell glues shows as :data:`PENDING` until :func:`glue`
+    records it; then the text is updated in place (a display id), as the
+    website shows it.
+
+    Returns
+    -------
+    IPython.display.DisplayHandle or None
+    """
+    from IPython.display import display
+
+    text, missing = _render(template, GLUED)
+    handle = display(_markdown(text), display_id=True)
+    if missing and handle is not None:
+        _WAITING.append((template, handle))
+    return handle
 
 
 def repository_url(config_path: str | os.PathLike) -> str:

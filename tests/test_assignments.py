@@ -79,13 +79,6 @@ def test_shipped_public_tests_call_the_chapter_checkers(root):
         assignments.tests_dir("99_nothing")
 
 
-def test_readable_spells_out_myst_roles():
-    text = "Use {eq}`eq-spot` as in {cite}`ziletti2018`; see {ref}`the data <sec-data>`."
-    assert assignments.readable(text) == (
-        "Use equation (eq-spot) as in [ziletti2018]; see the data."
-    )
-
-
 CHAPTER = """---
 jupytext:
   text_representation:
@@ -99,6 +92,10 @@ kernelspec:
 ---
 
 # Chapter
+
+$$
+n = 7 \times 7
+$$ (eq-one)
 
 ```{{code-cell}} ipython3
 from crystal_course import checks
@@ -140,6 +137,7 @@ assert isinstance(n, int)
 
 
 def _write(tmp_path, solution: str):
+    (tmp_path / "_config.yml").write_text("html:\n  baseurl: https://example.org/c/\n")
     path = tmp_path / "09_example.md"
     path.write_text(CHAPTER.format(solution=solution))
     return path
@@ -149,11 +147,13 @@ def test_parse_reads_an_exercise(tmp_path):
     source = _write(tmp_path, "helper = 3\nn = 7 * 7 * helper\nchecks.check_kernel_parameters(n)")
     (exercise,) = assignments.exercises(source)
     assert exercise.label == "ex-one" and exercise.number == "9.1"
-    assert exercise.statement == "How many parameters? See equation (eq-one)."
+    assert exercise.statement == "How many parameters? See {eq}`eq-one`."
     assert exercise.answer_names == ["n"] and exercise.solution_text == "Count them."
     assert exercise.check == "checks.check_kernel_parameters(n)"
     assert exercise.hidden == ("assert isinstance(n, int)",)
     master = assignments.master_notebook(source)
+    statement = next(c.source for c in master.cells if c.source.startswith("**Exercise 9.1"))
+    assert statement.endswith("See [(1)](https://example.org/c/09_example.html#equation-eq-one).")
     raw = [c.source.split("\n")[0] for c in master.cells if c.cell_type == "raw"]
     assert raw[:3] == ["# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# BEGIN PROMPT"]
     tests = [c.source for c in master.cells if "def test_" in c.source]

@@ -21,6 +21,7 @@ def test_every_chapter_twin_is_in_sync(root):
 @pytest.fixture
 def book_copy(tmp_path, root):
     shutil.copy(root / "_config.yml", tmp_path / "_config.yml")
+    shutil.copy(root / "references.bib", tmp_path / "references.bib")
     shutil.copytree(root / "book", tmp_path / "book")
     return tmp_path
 
