@@ -3,10 +3,13 @@
 #   make book       build the website into _build/html (executes every chapter), then
 #                   test every page in headless Chromium
 #   make test       ruff, a no-execution -W book build, unit tests + nbval over every chapter
-#                   (pinned stack), and the Colab stack (make test-colab)
-#   make test-colab on Colab's versions: the shipped model, generation on a Dask cluster,
-#                   training on two devices, every chapter's solutions graded by its
-#                   autograder, and the student notebooks run top to bottom
+#                   (pinned stack), the Colab stack (make test-colab) and the lowest declared
+#                   versions on Python 3.11 (make test-lowest); prints the time of each part
+#   make test-colab on Colab's Python (3.13) and versions: the shipped model, generation on a
+#                   Dask cluster, training on two devices, every chapter's solutions graded
+#                   by its autograder, and every student notebook run once and graded
+#   make test-lowest  the declared lower bounds on Python 3.11: install, and the unit tests
+#                   of the modules that use them
 #   make notebooks  regenerate the output-free .ipynb twins (student editions) and the
 #                   exercises' shipped public tests from the book/*.md sources
 #   make assignments  every chapter's student notebook, instructor notebook and otter-grader
@@ -18,10 +21,29 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-# Colab's stack (constraints-colab.txt), in a virtual environment of its own.
+# Colab's stack (constraints-colab.txt) on Colab's Python, 3.13, in a virtual environment of
+# its own: python3.13 on PATH, else the image's pyenv build (pyenv's shim alone may not run).
+ifndef COLAB_PYTHON
+COLAB_PYTHON := $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null \
+	&& { command -v "$$p"; break; }; done)
+export COLAB_PYTHON
+endif
 COLAB_VENV  := _build/colab-venv
 COLAB_PY    := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed-stamp
+# The declared lower bounds (constraints-colab.txt) on the oldest supported Python, 3.11.
+LOWEST_VENV  := _build/lowest-venv
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
+# The modules whose dependencies have lower bounds of their own (ASE, spglib, pyxtal, keract,
+# otter-grader, jupytext, nbval, pybtex), and the shipped model on the lowest Keras.
+LOWEST_TESTS := tests/test_structures.py tests/test_diffraction.py tests/test_dataset.py \
+	tests/test_explain.py tests/test_assignments.py tests/test_markdown.py \
+	tests/test_shipped_model.py
+# Generated data of the test runs, one folder per stack, shared by the runs of a stack
+# (empty in a fresh clone: the chapters generate their data sets as a student's first run).
+TEST_DATA := $(CURDIR)/_build/test-data
+TIMES     := _build/test-times.txt
 # MathJax, served by the website itself (npm, package-lock.json): math renders offline.
 MATHJAX := _build/static/mathjax/tex-mml-chtml.js
 CHROMIUM ?= /usr/bin/chromium
@@ -29,8 +51,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TensorFlow's C++ log lines are noise in test and build logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: all install book test test-colab site-test lint unit notebooks assignments chapters \
-	check-book bench lock clean
+.PHONY: all install book test test-colab test-lowest site-test lint unit notebooks assignments \
+	chapters check-book bench lock clean
 
 all: test
 
@@ -80,7 +102,8 @@ chapters: $(STAMP)
 # Unit tests and nbval over every chapter with its solutions, in one pytest run. The
 # grading of whole assignments runs on the Colab stack (tests/grading).
 unit: $(STAMP) chapters
-	$(PY) -m pytest tests $(CHAPTERS) --ignore=tests/grading --nbval-lax -p no:cacheprovider
+	CRYSTAL_COURSE_DATA=$(TEST_DATA)/pinned $(PY) -m pytest tests $(CHAPTERS) \
+		--ignore=tests/grading --nbval-lax -p no:cacheprovider --durations=15
 
 # The whole book with execution off and -W: broken markup, references, toc entries and
 # exercise labels fail here without executing the chapters a second time.
@@ -90,28 +113,64 @@ check-book: $(STAMP) $(MATHJAX)
 		--path-output _build/check -W -n --keep-going
 	$(PY) -m crystal_course.notebooks check-links _build/check/_build/html book
 
-test: lint check-book unit test-colab
+# Each part in turn, timed; the times are printed at the end (and when a part fails).
+TEST_PARTS := install lint check-book unit colab-install test-colab lowest-install test-lowest
+test:
+	@mkdir -p _build && : > $(TIMES)
+	@for part in $(TEST_PARTS); do start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$part; status=$$?; \
+	  echo "$$part $$(( $$(date +%s) - start ))" >> $(TIMES); \
+	  if [ $$status != 0 ]; then echo "make test: $$part failed"; break; fi; done; \
+	echo "make test: seconds per part (this machine)"; \
+	awk '{ printf "  %-15s %5d s\n", $$1, $$2; total += $$2 } \
+	  END { printf "  %-15s %5d s (%d min %d s)\n", "total", total, total / 60, total % 60 }' $(TIMES); \
+	[ $$status = 0 ]
+
+colab-install: $(COLAB_STAMP)
+lowest-install: $(LOWEST_STAMP)
 
 # Colab's stack: the package installed FROM ITS DECLARED RANGES (pyproject.toml, not
-# constraints.txt) under constraints-colab.txt, with Colab's pip, into a second venv.
+# constraints.txt) under constraints-colab.txt, with Colab's pip, on Colab's Python.
 $(COLAB_STAMP): pyproject.toml constraints-colab.txt
+	@if [ -z "$(COLAB_PYTHON)" ] && [ -n "$$CI" ]; then \
+	  echo "make test-colab: no Python 3.13 (python3.13 or ~/.pyenv/versions/3.13*); CI needs Colab's Python"; \
+	  exit 1; fi
+	@[ -n "$(COLAB_PYTHON)" ] || echo "make test-colab: no Python 3.13 found (python3.13 or ~/.pyenv/versions/3.13*): falling back to $(PYTHON), which is not Colab's Python"
 	rm -rf $(COLAB_VENV)
-	$(PYTHON) -m venv $(COLAB_VENV)
+	$(or $(COLAB_PYTHON),$(PYTHON)) -m venv $(COLAB_VENV)
 	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt pip
 	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt ".[tf,test,cluster]"
 	$(COLAB_PY) -m pip check
 	touch $@
 
+# The lowest versions: the same constraints (Colab's versions are the lower bounds of what
+# Colab ships, section 2 pins the others at their bounds), on Python 3.11.
+$(LOWEST_STAMP): pyproject.toml constraints-colab.txt
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints-colab.txt pip
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints-colab.txt ".[tf,test,cluster]"
+	$(LOWEST_VENV)/bin/python -m pip check
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	cd $(LOWEST_VENV) && bin/python -c "import sys, crystal_course as c, ase, spglib, keras; \
+		print('Lowest stack: python', sys.version.split()[0], 'ase', ase.__version__, \
+		'spglib', spglib.__version__, 'keras', keras.__version__)"
+	CRYSTAL_COURSE_STACK=lowest $(LOWEST_VENV)/bin/pytest tests/test_environment.py \
+		$(LOWEST_TESTS) -p no:cacheprovider -q
+
 # The current sources are reinstalled (not linked) on every run, package data included;
 # the tests import that installed copy.
 test-colab: $(COLAB_STAMP)
 	$(COLAB_PY) -m pip install --quiet --no-deps --force-reinstall .
-	cd $(COLAB_VENV) && bin/python -c "import crystal_course as c, keras, tensorflow as tf, \
-		numpy as np; print('Colab stack:', c.__file__, 'keras', keras.__version__, \
-		'tensorflow', tf.__version__, 'numpy', np.__version__)"
-	$(COLAB_VENV)/bin/pytest tests/test_shipped_model.py tests/test_cluster.py \
-		tests/test_distribute.py tests/grading -p no:cacheprovider \
-		--durations=20
+	cd $(COLAB_VENV) && bin/python -c "import sys, crystal_course as c, keras, tensorflow as tf, \
+		numpy as np; print('Colab stack: python', sys.version.split()[0], c.__file__, 'keras', \
+		keras.__version__, 'tensorflow', tf.__version__, 'numpy', np.__version__)"
+	CRYSTAL_COURSE_STACK=colab CRYSTAL_COURSE_DATA=$(TEST_DATA)/colab $(COLAB_VENV)/bin/pytest \
+		tests/test_environment.py tests/test_shipped_model.py tests/test_cluster.py \
+		tests/test_distribute.py tests/grading -p no:cacheprovider --durations=20
 
 notebooks: $(STAMP)
 	$(PY) -m crystal_course.notebooks sync _config.yml book

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 
-import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -143,8 +142,31 @@ def test_constraints_pin_every_declared_package_inside_its_range(root):
     assert "setuptools" in pins  # the build backend is pinned too
 
 
-@pytest.mark.parametrize("name", ["tensorflow-cpu", "keras", "jupyter-book", "numpy"])
-def test_installed_versions_are_the_pinned_ones(root, name):
+# Which stack this run is (make sets it): its Python, its pin file and its extras.
+STACK_VARIABLE = "CRYSTAL_COURSE_STACK"
+STACKS = {
+    "pinned": ((3, 11), "constraints.txt", EXTRAS_INSTALLED),
+    "colab": ((3, 13), "constraints-colab.txt", COLAB_EXTRAS),
+    "lowest": ((3, 11), "constraints-colab.txt", COLAB_EXTRAS),
+}
+
+
+def test_this_stack_runs_its_python_and_exactly_its_pinned_versions(root):
+    """Colab's stack is Colab's Python 3.13; the lowest versions run on 3.11; pins hold."""
+    import os
+    import sys
     from importlib.metadata import version
 
-    assert version(name) == _pins(root)[name]
+    stack = os.environ.get(STACK_VARIABLE, "pinned")
+    assert stack in STACKS, f"{STACK_VARIABLE}={stack!r}: expected one of {sorted(STACKS)}"
+    python, pin_file, extras = STACKS[stack]
+    assert sys.version_info[:2] == python, f"the {stack} stack runs Python {python}"
+    project = _pyproject(root)
+    reqs = list(project["dependencies"])
+    for extra in extras:
+        reqs += project["optional-dependencies"][extra]
+    pins = _pins(root, pin_file)
+    for name in {canonicalize_name(Requirement(r).name) for r in reqs}:
+        assert version(name) == pins[name], (
+            f"{stack} stack: {name} {version(name)}, pinned {pins[name]}"
+        )
