@@ -118,11 +118,11 @@ check-book: $(STAMP) $(MATHJAX)
 		--path-output _build/check -W -n --keep-going
 	$(PY) -m crystal_course.notebooks check-links _build/check/_build/html book
 
-# Two lanes side by side, as neither keeps both cores busy on its own: the pinned stack,
-# and Colab's stack followed by the lowest versions. Each part is timed; every line of
+# Two lanes side by side, as neither keeps both cores busy on its own: the pinned stack
+# followed by the lowest versions, and Colab's stack. Each part is timed; every line of
 # output carries its lane's name; the times are printed at the end (also after a failure).
-PINNED_PARTS := install lint check-book unit
-COLAB_PARTS  := colab-install test-colab lowest-install test-lowest
+PINNED_PARTS := install lint check-book unit lowest-install test-lowest
+COLAB_PARTS  := colab-install test-colab
 define lane
 for part in $(2); do start=$$(date +%s); \
   $(MAKE) --no-print-directory $$part 2>&1 | sed -u "s/^/[$(1)] /"; status=$${PIPESTATUS[0]}; \

@@ -22,7 +22,10 @@ concept:
     running the dataset generators on local processes or a Dask cluster
     (appendix "Running at scale").
 ``notebooks``
-    the book's tooling: Colab twins of the chapters, and ``glue``.
+    the book's tooling: Colab twins of the chapters, ``glue``, and ``show``,
+    which fills this run's numbers into the student editions' text.
+``markdown``
+    MyST turned into the Markdown Jupyter and Colab render (the student editions).
 
 Submodules are imported on demand, so ``import crystal_course`` stays cheap
 (TensorFlow is never imported by it).
