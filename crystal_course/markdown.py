@@ -250,7 +250,7 @@ def render_source(markdown: str) -> str:
     plain = re.sub(r"[#>*_`$\\{}]", "", GLUE_ROLE.sub("...", markdown))
     words = " ".join(plain.split())[:60].rsplit(" ", 1)[0]
     title = f"# @title Text with this run's numbers: {words} ..."
-    if '"""' in markdown or markdown.endswith("\\"):
+    if '"""' in markdown or markdown.endswith(("\\", '"')):  # a raw string cannot hold them
         literal = repr(markdown)
     else:
         literal = 'r"""' + markdown + '"""'

@@ -127,3 +127,13 @@ def test_importing_the_package_does_not_import_tensorflow():
     code = "import sys, crystal_course, crystal_course.config; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_chapter_has_a_quick_budget_and_eight_fit_four_minutes(root):
+    """CI runs every chapter three times: the budget leaves room for two more chapters."""
+    from crystal_course.notebooks import chapter_sources
+
+    chapters = [p.stem for p in chapter_sources(root / "book")]
+    assert set(chapters) <= set(config.QUICK_BUDGET_SECONDS)
+    assert len(config.QUICK_BUDGET_SECONDS) >= len(chapters) + 2
+    assert sum(config.QUICK_BUDGET_SECONDS.values()) <= 4 * 60

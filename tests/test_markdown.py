@@ -115,6 +115,13 @@ def test_a_cell_with_glue_becomes_a_hidden_cell_that_renders_it():
     assert shown[0] == "R = 3.1 Å, $\\alpha$."
 
 
+@pytest.mark.parametrize("text", ['He said "x"', 'a """ b', "ends in \\", "plain $\\alpha$"])
+def test_the_render_cell_holds_any_text_exactly(text):
+    source = markdown.render_source(text)
+    call = source.split("show(", 1)[1].rsplit(")", 1)[0]
+    assert eval(call) == text  # the generated literal, read back
+
+
 @pytest.mark.parametrize(
     ("value", "spec", "text"),
     [
