@@ -170,16 +170,12 @@ def _markdown(text: str):
     return Markdown(text)
 
 
-def show(template: str):
+def show(template: str) -> None:
     """Display a chapter's text with this run's glued values (the student editions).
 
     A value that a later cell glues shows as :data:`PENDING` until :func:`glue`
     records it; then the text is updated in place (a display id), as the
-    website shows it.
-
-    Returns
-    -------
-    IPython.display.DisplayHandle or None
+    website shows it. Returns nothing, so that the cell shows only the text.
     """
     from IPython.display import display
 
@@ -187,7 +183,6 @@ def show(template: str):
     handle = display(_markdown(text), display_id=True)
     if missing and handle is not None:
         _WAITING.append((template, handle))
-    return handle
 
 
 def repository_url(config_path: str | os.PathLike) -> str:

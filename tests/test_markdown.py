@@ -153,11 +153,18 @@ def test_a_text_shown_before_its_value_is_glued_is_updated_in_place(monkeypatch)
         def update(self, obj):
             self.shown.append(obj.data)
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: Handle(obj))
+    handles = []
+
+    def display(obj, **kwargs):
+        handles.append(Handle(obj))
+        return handles[-1]
+
+    monkeypatch.setattr(IPython.display, "display", display)
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab
     monkeypatch.setattr(notebooks, "GLUED", {})
     monkeypatch.setattr(notebooks, "_WAITING", [])
-    handle = notebooks.show("a = {glue:text}`a:.1f`, b = {glue:text}`b`")
+    assert notebooks.show("a = {glue:text}`a:.1f`, b = {glue:text}`b`") is None  # no Out[]
+    (handle,) = handles
     assert handle.shown == [f"a = {notebooks.PENDING}, b = {notebooks.PENDING}"]
     notebooks.glue("a", 1.25)
     notebooks.glue("unrelated", 0)

@@ -99,6 +99,7 @@ def test_student_twin_runs_shows_its_numbers_and_grades_zero(built, chapter, tmp
     for cell in rendered:
         shown = text(cell)
         assert shown.strip() and PENDING not in shown and "{glue" not in shown, shown[:300]
+        assert "DisplayHandle" not in shown, shown[:300]  # the text alone, no Out[] line
     last = text(notebook.cells[-1])
     assert "DISTRIBUTED absent" in last, last  # the whole chapter ran without dask.distributed
     scores = json.loads(last.split("SCORES", 1)[1].split("\n", 1)[0])
