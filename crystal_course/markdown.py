@@ -16,8 +16,9 @@ MyST on the website                             in the notebooks
                                                 to its place on the website
 ``$$ ... $$ (label)``                           ``$$ ... \\tag{n} $$``, numbered as on the page
 ``[text](02_dataset.md)``                       a link to that chapter's website page
-``{glue:text}`name:.1f```                       the value of this run, filled in by a
-                                                hidden cell (:func:`notebook_cells`)
+``{glue:text}`name:.1f```                       ``⟨name:.1f⟩``, the value of this run,
+                                                filled in by a hidden cell
+                                                (:func:`notebook_cells`)
 ==============================================  =============================================
 
 A Markdown cell that holds glue roles becomes a code cell with its input hidden
@@ -125,6 +126,10 @@ def website_url(config_path: str | os.PathLike) -> str:
     import yaml
 
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    return _website(config, config_path)
+
+
+def _website(config: dict, config_path) -> str:
     url = (config.get("html") or {}).get("baseurl")
     if not url:
         raise ValueError(f"{config_path}: expected an 'html: baseurl:' entry, found none")
@@ -162,7 +167,7 @@ def context(source: str | os.PathLike, config_path: str | os.PathLike | None = N
         labels.update(citations(root / bib))
     source = Path(source).resolve()
     return Context(
-        website=website_url(config_path),
+        website=_website(config, config_path),
         page=source.relative_to(root).with_suffix("").as_posix(),
         citations=labels,
         equations=equation_numbers(source.read_text(encoding="utf-8")),
@@ -238,16 +243,32 @@ def myst_left(text: str) -> list[str]:
     return found + [m.group(0) for m in GLUE_ROLE.finditer(text)]
 
 
-def glue_names(markdown: str) -> list[str]:
-    """The glued names a Markdown text refers to, in order, each once."""
-    names = [m.group(1).rsplit(":", 1)[0] if ":" in m.group(1) else m.group(1)
-             for m in GLUE_ROLE.finditer(markdown)]  # fmt: skip
-    return list(dict.fromkeys(names))
+def fields(markdown: str) -> str:
+    """``markdown`` with each glue role written as a plain field, ``⟨name:format⟩``.
+
+    The field (:data:`crystal_course.notebooks.FIELD`) is what
+    :func:`crystal_course.notebooks.show` fills in; a reader of the cell's source
+    sees no MyST syntax.
+    """
+    from crystal_course.notebooks import field as value_field
+
+    def plain(match: re.Match) -> str:
+        content = match.group(1)
+        name, _, spec = content.rpartition(":") if ":" in content else (content, "", "")
+        return value_field(name, spec)
+
+    return GLUE_ROLE.sub(plain, markdown)
 
 
 def render_source(markdown: str) -> str:
-    """Source of the hidden code cell that shows ``markdown`` with this run's values."""
-    plain = re.sub(r"[#>*_`$\\{}]", "", GLUE_ROLE.sub("...", markdown))
+    """Source of the hidden code cell that shows ``markdown`` with this run's values.
+
+    ``markdown`` holds glue roles or fields; the source holds fields only.
+    """
+    from crystal_course.notebooks import FIELD
+
+    markdown = fields(markdown)
+    plain = re.sub(r"[#>*_`$\\{}]", "", FIELD.sub("...", markdown))
     words = " ".join(plain.split())[:60].rsplit(" ", 1)[0]
     title = f"# @title Text with this run's numbers: {words} ..."
     if '"""' in markdown or markdown.endswith(("\\", '"')):  # a raw string cannot hold them

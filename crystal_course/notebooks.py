@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -54,6 +55,13 @@ GLUED: dict[str, object] = {}
 
 PENDING = "*(computed below)*"
 """What a rendered text shows where its value is glued by a later cell (until it is)."""
+
+FIELD = re.compile(r"⟨([A-Za-z_][A-Za-z0-9_]*)(?::([^⟩]*))?⟩")
+"""A value in a student edition's text: ``⟨name⟩`` or ``⟨name:format⟩``.
+
+The student editions write the website's ``{glue:text}`name:format``` role this
+way (:mod:`crystal_course.markdown`): plain to a reader of the cell's source, and
+with no MyST syntax a notebook would show raw."""
 
 _WAITING: list = []  # (template, display handle) of texts still missing a value
 
@@ -116,35 +124,30 @@ def format_glued(value, spec: str = "") -> str:
     return format(value, spec)
 
 
-def _split_role(content: str) -> tuple[str, str]:
-    """``name:spec`` -> (name, spec), split at the last colon as myst-nb does."""
-    name, _, spec = content.rpartition(":") if ":" in content else (content, "", "")
-    return name, spec
+def field(name: str, spec: str = "") -> str:
+    """The :data:`FIELD` that stands for a glued value in a student edition's text."""
+    return f"⟨{name}:{spec}⟩" if spec else f"⟨{name}⟩"
 
 
 def _names(template: str) -> set[str]:
-    from crystal_course.markdown import GLUE_ROLE
-
-    return {_split_role(m.group(1))[0] for m in GLUE_ROLE.finditer(template)}
+    return {m.group(1) for m in FIELD.finditer(template)}
 
 
 def _render(template: str, values) -> tuple[str, list[str]]:
-    from crystal_course.markdown import GLUE_ROLE
-
     missing = []
 
     def fill(match) -> str:
-        name, spec = _split_role(match.group(1))
+        name, spec = match.group(1), match.group(2) or ""
         if name not in values:
             missing.append(name)
             return PENDING
         return format_glued(values[name], spec)
 
-    return GLUE_ROLE.sub(fill, template), missing
+    return FIELD.sub(fill, template), missing
 
 
 def render(template: str, values=None) -> str:
-    """Markdown with every ``{glue:text}`` role replaced by its glued value.
+    """Markdown with every :data:`FIELD` (``⟨name:format⟩``) replaced by its glued value.
 
     Parameters
     ----------

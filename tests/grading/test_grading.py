@@ -98,7 +98,7 @@ def test_student_twin_runs_shows_its_numbers_and_grades_zero(built, chapter, tmp
     rendered = [c for c in notebook.cells if RENDER_TAG in c.metadata.get("tags", [])]
     for cell in rendered:
         shown = text(cell)
-        assert shown.strip() and PENDING not in shown and "{glue" not in shown, shown[:300]
+        assert shown.strip() and PENDING not in shown and "⟨" not in shown, shown[:300]
         assert "DisplayHandle" not in shown, shown[:300]  # the text alone, no Out[] line
     last = text(notebook.cells[-1])
     assert "DISTRIBUTED absent" in last, last  # the whole chapter ran without dask.distributed
