@@ -55,6 +55,20 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TensorFlow's C++ log lines are noise in test and build logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# uv installs every environment (seconds, where pip takes minutes). It reads the package
+# indexes, find-links and certificate pip is configured with (pip.conf or PIP_* variables)
+# and, like pip, takes the best version over all indexes. It leaves the bytecode to the
+# first import, so the test runs may write it: each module is compiled once, not in every
+# kernel (some machines set PYTHONDONTWRITEBYTECODE).
+UV_VERSION := 0.13.9
+UV_HOME := _build/uv
+UV := $(UV_HOME)/bin/uv
+uv_env = $(shell $(PYTHON) -m pip config list 2>/dev/null | tac | sed -n \
+	-e "s/^[^.]*\.extra-index-url=/UV_EXTRA_INDEX_URL=/p" -e "s/^[^.]*\.index-url=/UV_INDEX_URL=/p" \
+	-e "s/^[^.]*\.find-links=/UV_FIND_LINKS=/p" -e "s/^[^.]*\.cert=/SSL_CERT_FILE=/p") \
+	UV_INDEX_STRATEGY=unsafe-best-match
+uv_install = $(uv_env) $(UV) pip install --quiet --python
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: all install book test test-colab test-lowest site-test lint unit notebooks assignments \
 	chapters check-book bench lock clean
@@ -65,9 +79,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 
-# Exact versions from constraints.txt (also inside pip's isolated build environment).
-$(STAMP): pyproject.toml constraints.txt | $(PY)
-	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet -e ".[cpu,book,test,cluster]"
+# uv in an environment of its own, which every stack's install shares.
+$(UV):
+	rm -rf $(UV_HOME)
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Exact versions from constraints.txt (also in the isolated build environment).
+$(STAMP): pyproject.toml constraints.txt | $(PY) $(UV)
+	$(uv_install) $(PY) -c constraints.txt -b constraints.txt -e ".[cpu,book,test,cluster]"
 	touch $@
 
 install: $(STAMP)
@@ -132,6 +152,7 @@ endef
 test: SHELL := /bin/bash
 test:
 	@mkdir -p _build && : > $(TIMES); start=$$(date +%s); \
+	$(MAKE) --no-print-directory $(UV) || exit 1; \
 	( $(call lane,pinned,$(PINNED_PARTS)) ) & pinned=$$!; \
 	( $(call lane,colab,$(COLAB_PARTS)) ) & colab=$$!; \
 	wait $$pinned; a=$$?; wait $$colab; b=$$?; \
@@ -146,34 +167,32 @@ lowest-install: $(LOWEST_STAMP)
 
 # Colab's stack: the package installed FROM ITS DECLARED RANGES (pyproject.toml, not
 # constraints.txt) under constraints-colab.txt, with Colab's pip, on Colab's Python.
-$(COLAB_STAMP): pyproject.toml constraints-colab.txt
+$(COLAB_STAMP): pyproject.toml constraints-colab.txt | $(UV)
 	@if [ -z "$(COLAB_PYTHON)" ] && [ -n "$$CI" ]; then \
 	  echo "make test-colab: no Python 3.13 (python3.13 or ~/.pyenv/versions/3.13*); CI needs Colab's Python"; \
 	  exit 1; fi
 	@[ -n "$(COLAB_PYTHON)" ] || echo "make test-colab: no Python 3.13 found (python3.13 or ~/.pyenv/versions/3.13*): falling back to $(PYTHON), which is not Colab's Python"
 	rm -rf $(COLAB_VENV)
 	$(or $(COLAB_PYTHON),$(PYTHON)) -m venv $(COLAB_VENV)
-	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt pip
 	$(copy_package)
-	$(COLAB_PY) -m pip install --quiet -c constraints-colab.txt "./$(PKG_COPY)[tf,test,cluster]"
+	$(uv_install) $(COLAB_PY) -c constraints-colab.txt pip "./$(PKG_COPY)[tf,test,cluster]"
 	$(COLAB_PY) -m pip check
 	touch $@
 
 # The lowest versions: the same constraints (Colab's versions are the lower bounds of what
 # Colab ships, section 2 pins the others at their bounds), on Python 3.11.
-$(LOWEST_STAMP): pyproject.toml constraints-colab.txt
+$(LOWEST_STAMP): pyproject.toml constraints-colab.txt | $(UV)
 	rm -rf $(LOWEST_VENV)
 	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints-colab.txt pip
 	$(copy_package)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints-colab.txt \
+	$(uv_install) $(LOWEST_VENV)/bin/python -c constraints-colab.txt pip \
 		"./$(PKG_COPY)[tf,test,cluster]"
 	$(LOWEST_VENV)/bin/python -m pip check
 	touch $@
 
 test-lowest: $(LOWEST_STAMP)
 	$(copy_package)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./$(PKG_COPY)
+	$(uv_install) $(LOWEST_VENV)/bin/python --no-deps --reinstall ./$(PKG_COPY)
 	cd $(LOWEST_VENV) && bin/python -c "import sys, crystal_course as c, ase, spglib, keras; \
 		print('Lowest stack: python', sys.version.split()[0], 'ase', ase.__version__, \
 		'spglib', spglib.__version__, 'keras', keras.__version__)"
@@ -184,7 +203,7 @@ test-lowest: $(LOWEST_STAMP)
 # the tests import that installed copy.
 test-colab: $(COLAB_STAMP)
 	$(copy_package)
-	$(COLAB_PY) -m pip install --quiet --no-deps --force-reinstall ./$(PKG_COPY)
+	$(uv_install) $(COLAB_PY) --no-deps --reinstall ./$(PKG_COPY)
 	cd $(COLAB_VENV) && bin/python -c "import sys, crystal_course as c, keras, tensorflow as tf, \
 		numpy as np; print('Colab stack: python', sys.version.split()[0], c.__file__, 'keras', \
 		keras.__version__, 'tensorflow', tf.__version__, 'numpy', np.__version__)"

@@ -257,11 +257,18 @@ def settings(seed: int = 0) -> Settings:
 
 
 def _version(module_name: str) -> str:
-    try:
-        module = __import__(module_name)
-    except ImportError:
-        return "not installed"
-    return str(getattr(module, "__version__", "unknown"))
+    """The installed version of a module, read without importing it when not yet imported."""
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return str(getattr(module, "__version__", "unknown"))
+    from importlib import metadata
+
+    for distribution in metadata.packages_distributions().get(module_name, ()):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:  # pragma: no cover - a broken install
+            continue
+    return "not installed"
 
 
 def device() -> str:
@@ -279,7 +286,9 @@ def banner(file=None) -> str:
     """Print (and return) the mode, versions and device of this run.
 
     Every chapter calls this first, so a reader can tell how a page was made.
-    Imports TensorFlow to name the device.
+    The device is named when TensorFlow is already imported (the chapters that
+    train networks import it first); otherwise the banner says it was not
+    checked, rather than spend seconds importing TensorFlow for one line.
 
     Parameters
     ----------
@@ -301,7 +310,8 @@ def banner(file=None) -> str:
         else f"crystal_course {__version__} | mode: {s.mode} ({MODE_VARIABLE}=quick|full)",
         f"python {platform.python_version()} | numpy {_version('numpy')} | "
         f"ase {_version('ase')} | spglib {_version('spglib')}",
-        f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: {device()}",
+        f"tensorflow {_version('tensorflow')} | keras {_version('keras')} | device: "
+        + (device() if "tensorflow" in sys.modules else "not checked (no network in this chapter)"),
     ]
     text = "\n".join(lines)
     print(text, file=file or sys.stdout)

@@ -109,6 +109,29 @@ def test_banner_names_mode_versions_and_device(monkeypatch, capsys):
     assert "device: CPU" in text or "device: GPU" in text
 
 
+def test_banner_of_a_chapter_without_networks_does_not_import_tensorflow():
+    """Chapters 1 and 2 train nothing: their banner reads versions from the metadata."""
+    script = """
+import sys
+from importlib import metadata
+
+import numpy
+
+from crystal_course import config
+
+text = config.banner()
+assert "tensorflow" not in sys.modules, "the banner imported TensorFlow"
+names = {d.metadata["Name"] for d in metadata.distributions()}
+tf = "tensorflow" if "tensorflow" in names else "tensorflow-cpu"
+for name, version in (("tensorflow", metadata.version(tf)), ("keras", metadata.version("keras")),
+                      ("numpy", numpy.__version__)):
+    assert f"{name} {version} " in text, text
+assert "device: not checked" in text, text
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_bogus_mode_fails_from_the_command_line():
     """A bad mode fails loudly from the command line, as a user would run it."""
     env = dict(os.environ, CRYSTAL_COURSE_MODE="bogus")
