@@ -344,8 +344,14 @@ def predict_structures(
     Introduced in Chapter 3.
     """
     from crystal_course.diffraction import fingerprints
-    from crystal_course.structures import CLASSES, standard_conventional_cell, supercell
+    from crystal_course.structures import (
+        CLASSES,
+        check_symprec,
+        standard_conventional_cell,
+        supercell,
+    )
 
+    symprec = check_symprec(symprec)
     model = model or load_pretrained()
     if model.output_shape[-1] != len(CLASSES):
         raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")

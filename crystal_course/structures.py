@@ -163,6 +163,57 @@ def spglib_cell(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cell, atoms.get_scaled_positions(wrap=True), atoms.get_atomic_numbers()
 
 
+def check_symprec(symprec, name: str = "symprec") -> float:
+    """A spglib tolerance, checked before spglib sees it: a finite number of Å, > 0.
+
+    spglib crashes the process on a negative or NaN tolerance and does not return
+    on 0, so every tolerance of the package passes through this check first.
+
+    Parameters
+    ----------
+    symprec : float
+        The tolerance, in Å (any real number type, NumPy's included).
+    name : str, default "symprec"
+        The argument's name, for the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If it is not a real number.
+    ValueError
+        If it is not finite or not positive.
+
+    Notes
+    -----
+    Introduced in Chapter 2, where the tolerance is varied.
+    """
+    if isinstance(symprec, bool) or not isinstance(symprec, Real):
+        raise TypeError(f"{name} must be a number of Å (e.g. 1e-3), got {symprec!r}")
+    value = float(symprec)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite tolerance > 0 in Å (e.g. 1e-3), got {symprec!r}")
+    return value
+
+
+def check_symprecs(symprecs, name: str = "symprecs") -> tuple[float, ...]:
+    """A non-empty sequence of tolerances, each checked by :func:`check_symprec`.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    if isinstance(symprecs, (str, bytes)) or not hasattr(symprecs, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of tolerances in Å, got {symprecs!r}")
+    values = tuple(check_symprec(s, f"{name}[{i}]") for i, s in enumerate(symprecs))
+    if not values:
+        raise ValueError(f"{name} must hold at least one tolerance")
+    return values
+
+
 def _spglib(function, *args, **kwargs):
     """Call spglib with exceptions instead of ``None`` returns and deprecation noise.
 
@@ -170,6 +221,8 @@ def _spglib(function, *args, **kwargs):
     (the old mode returns ``None`` and warns on every call). The flag is
     switched off for this call only and restored afterwards.
     """
+    if "symprec" in kwargs:
+        kwargs["symprec"] = check_symprec(kwargs["symprec"])
     error_module = getattr(spglib, "error", None)
     spglib_error = getattr(error_module, "SpglibError", RuntimeError)
     old = getattr(error_module, "OLD_ERROR_HANDLING", None)
@@ -981,6 +1034,7 @@ def practitioner_view(
     -----
     Introduced in Chapter 3.
     """
+    symprec = check_symprec(symprec)
     found = standard_conventional_cell(random_rotation(damaged, rng), symprec=symprec)
     # A smaller cell means spglib found translations: rebuild the cluster from it.
     # Otherwise the damaged crystal itself is the cell, now in its group's orientation.
@@ -999,6 +1053,7 @@ def spglib_class(atoms: Atoms, symprec: float = PRACTICAL_SYMPREC) -> int:
     -----
     Introduced in Chapter 3.
     """
+    symprec = check_symprec(symprec)
     try:
         group = space_group(atoms, symprec=symprec)
     except ValueError:  # spglib found nothing at all
@@ -1050,7 +1105,7 @@ def identified(atoms: Atoms, space_group_number: int, symprecs=(1e-3, 0.1)) -> l
     Introduced in Chapter 3.
     """
     out = []
-    for symprec in symprecs:
+    for symprec in check_symprecs(symprecs):
         try:
             out.append(space_group(atoms, symprec=symprec) == space_group_number)
         except ValueError:  # spglib found nothing at all
@@ -1109,6 +1164,7 @@ def identification_rates(
 
     if defect not in ("vacancies", "displacements"):
         raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    symprecs = check_symprecs(symprecs)
     for atoms in structures:
         if "space_group" not in check_atoms(atoms).info:
             raise ValueError("every structure needs info['space_group'] (use sample_structure)")

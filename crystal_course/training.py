@@ -555,7 +555,9 @@ def defect_sweep(
     Introduced in Chapter 3.
     """
     from crystal_course.dataset import sweep_item
+    from crystal_course.structures import check_symprecs
 
+    symprecs = check_symprecs(symprecs)
     labels, found, accuracy = _run_sweep(
         sweep_item, structures, defect, levels, models, symprecs, seed, n_jobs, progress, "sweep"
     )
@@ -596,7 +598,9 @@ def practical_sweep(
     Introduced in Chapter 3.
     """
     from crystal_course.dataset import practical_item
+    from crystal_course.structures import check_symprec
 
+    symprec = check_symprec(symprec)
     labels, classes, accuracy = _run_sweep(
         practical_item,
         structures,

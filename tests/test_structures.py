@@ -331,3 +331,51 @@ def test_real_elements_cover_every_class_with_measured_structures():
     assert 150 <= len(holed) <= 260
     with pytest.raises(ValueError, match="one of the"):
         real_element_crystal("U")
+
+
+# Every entry point that hands a tolerance to spglib, called with a bad one. spglib itself
+# segfaults on a negative or NaN tolerance and hangs on 0, so the probes run in a child
+# process: a crash fails this test instead of killing pytest.
+_BAD_TOLERANCE_PROBES = """
+import math, sys
+import numpy as np
+from crystal_course import models, structures, training
+atoms = structures.reference_structure(225, n_atoms=32)
+atoms.info["space_group"] = 225
+calls = {
+    "space_group": lambda s: structures.space_group(atoms, symprec=s),
+    "standard_conventional_cell": lambda s: structures.standard_conventional_cell(atoms, s),
+    "spglib_class": lambda s: structures.spglib_class(atoms, s),
+    "practitioner_view": lambda s: structures.practitioner_view(atoms, 0, s),
+    "identified": lambda s: structures.identified(atoms, 225, (1e-3, s)),
+    "identification_rates": lambda s: structures.identification_rates(
+        [atoms], "vacancies", [0.1], symprecs=(s,), n_jobs=1, progress=False),
+    "predict_structures": lambda s: models.predict_structures([atoms], model=None, symprec=s),
+    "practical_sweep": lambda s: training.practical_sweep([atoms], "vacancies", [0.1], {}, s),
+}
+for bad in (-1, 0, 0.0, -0.0, math.nan, math.inf, np.float64("nan"), "0.1", None, True):
+    for name, call in calls.items():
+        try:
+            call(bad)
+        except (ValueError, TypeError) as error:
+            assert "symprec" in str(error), (name, bad, str(error))
+        else:
+            raise AssertionError(f"{name} accepted symprec={bad!r}")
+print("all refused")
+"""
+
+
+def test_every_bad_tolerance_is_refused_before_spglib_sees_it():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _BAD_TOLERANCE_PROBES], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "all refused" in result.stdout
+
+
+@pytest.mark.parametrize("good", [0.1, np.float32(0.1), np.float64(1e-3), 1])
+def test_a_tolerance_of_any_real_type_is_accepted(good):
+    assert structures.check_symprec(good) == pytest.approx(float(good))
+    assert space_group(bulk("Cu", cubic=True), symprec=good) == 225
