@@ -41,6 +41,7 @@ def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None
         if isinstance(x, np.ndarray) and x.ndim == 4 and x.shape[1] == expected[-1]:
             hint = " (channels first? fingerprints are channels-last (N, 64, 64, 3))"
         raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}), got {got}{hint}")
+    _check_finite(x, "x")
     if y is not None:
         n_classes = model.output_shape[-1]
         y = np.asarray(y)
@@ -49,6 +50,29 @@ def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None
                 f"y must be ({len(x)},) integer labels in [0, {n_classes}), got shape {y.shape}, "
                 f"dtype {y.dtype}"
             )
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite values, naming the first image that holds one."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
+        raise ValueError(
+            f"{name} holds {int((~finite).sum())} non-finite values (NaN or inf) in "
+            f"{len(bad)} of its {len(array)} rows, first in row {int(bad[0])}: a network cannot "
+            "learn from or be scored on them"
+        )
+
+
+def _check_converged(history) -> None:
+    """After fitting: a non-finite loss stopped the run (TerminateOnNaN); say so."""
+    losses = history.history.get("loss", [])
+    if losses and not np.isfinite(losses[-1]):
+        raise FloatingPointError(
+            f"training stopped in epoch {len(losses)}: the loss became {losses[-1]} (the "
+            "optimisation diverged; try a smaller learning rate). The model's weights are "
+            "not usable."
+        )
 
 
 def batches(
@@ -126,12 +150,14 @@ def _fit(model: keras.Model, strategy, compile_and_fit):
     copied back: the caller's ``model`` ends up trained either way.
     """
     if strategy is None:
-        return compile_and_fit(model, 1)
-    with strategy.scope():
-        net = keras.models.clone_model(model)
-        net.set_weights(model.get_weights())
-        history = compile_and_fit(net, strategy.num_replicas_in_sync)
-    model.set_weights(net.get_weights())
+        history = compile_and_fit(model, 1)
+    else:
+        with strategy.scope():
+            net = keras.models.clone_model(model)
+            net.set_weights(model.get_weights())
+            history = compile_and_fit(net, strategy.num_replicas_in_sync)
+        model.set_weights(net.get_weights())
+    _check_converged(history)
     return history
 
 
@@ -203,7 +229,10 @@ def train(
     Raises
     ------
     ValueError
-        For arrays of the wrong shape (e.g. channels first) or labels out of range.
+        For arrays of the wrong shape (e.g. channels first), NaN or infinite
+        values, or labels out of range.
+    FloatingPointError
+        When the loss becomes NaN or infinite: training stops at that batch.
 
     Notes
     -----
@@ -229,6 +258,7 @@ def train(
             validation_data=validation,
             shuffle=False,  # the pipeline shuffles (Keras would only warn that it cannot)
             verbose=verbose,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
         )
 
     return _fit(model, strategy, compile_and_fit)
@@ -251,7 +281,9 @@ def evaluate(
     Introduced in Chapter 3.
     """
     _check_arrays(model, x, y)
-    predicted = model.predict(x, batch_size=batch_size, verbose=0).argmax(axis=1)
+    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    _check_finite(probabilities, "the model's outputs")
+    predicted = probabilities.argmax(axis=1)
     n_classes = model.output_shape[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (np.asarray(y), predicted), 1)
@@ -338,6 +370,13 @@ def top_k_accuracy(probabilities: np.ndarray, y, k: int = 1) -> float:
         )
     if not 1 <= k <= probabilities.shape[1]:
         raise ValueError(f"k must be in [1, {probabilities.shape[1]}], got {k!r}")
+    _check_finite(probabilities, "probabilities")
+    if (
+        y.dtype.kind not in "iu"
+        or y.min(initial=0) < 0
+        or y.max(initial=0) >= probabilities.shape[1]
+    ):
+        raise ValueError(f"y must hold integer labels in [0, {probabilities.shape[1]}), got {y!r}")
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return float((top == y[:, None]).any(axis=1).mean())
 
@@ -405,6 +444,7 @@ def train_msdn(
 
     from crystal_course.models import msdn_inputs
 
+    _check_finite(np.asarray(shaped), "shaped")
     inputs = msdn_inputs(shaped)
     y = np.asarray(y)
     n_classes = model.output_shape[0][-1]
@@ -436,7 +476,7 @@ def train_msdn(
             epochs=epochs,
             shuffle=False,
             verbose=verbose,
-            callbacks=[_VoteAccuracy(validation, y[val])],
+            callbacks=[_VoteAccuracy(validation, y[val]), keras.callbacks.TerminateOnNaN()],
         )
 
     return _fit(model, strategy, compile_and_fit)

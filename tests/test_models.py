@@ -90,6 +90,33 @@ def test_evaluate_and_train_reject_wrong_shapes():
         training.train(model, np.zeros((2, 32, 32, 3), np.float32), np.zeros(2, int), epochs=1)
 
 
+def test_non_finite_inputs_outputs_and_losses_are_refused():
+    model = ziletti_cnn(n_classes=2, seed=0)
+    x = np.zeros((4, 64, 64, 3), np.float32)
+    y = np.array([0, 1, 0, 1])
+    bad = x.copy()
+    bad[2, 5, 5, 1] = np.nan  # one pixel
+    with pytest.raises(ValueError, match="non-finite.*first in row 2"):
+        training.train(model, bad, y, epochs=1, verbose=0, strategy=None)
+    with pytest.raises(ValueError, match="non-finite"):
+        training.evaluate(model, bad, y)
+    # NaN probabilities are not "class 0": refused, whatever the labels.
+    with pytest.raises(ValueError, match="non-finite"):
+        training.top_k_accuracy(np.full((2, 3), np.nan), np.array([0, 0]))
+    with pytest.raises(ValueError, match="integer labels"):
+        training.top_k_accuracy(np.eye(3), np.array([0.0, 1.0, 2.0]))
+    # A model whose weights hold NaN answers NaN: evaluate says so instead of scoring it.
+    broken = ziletti_cnn(n_classes=2, seed=0)
+    broken.set_weights([np.full_like(w, np.nan) for w in broken.get_weights()])
+    with pytest.raises(ValueError, match="model's outputs"):
+        training.evaluate(broken, x, y)
+    # A diverging run stops at the first non-finite loss, with a message.
+    noise = np.random.default_rng(0).random((8, 64, 64, 3)).astype(np.float32)
+    with pytest.raises(FloatingPointError, match="epoch 1: the loss became nan"):
+        training.train(model, noise, np.tile(y, 2), epochs=3, batch_size=2, learning_rate=1e30,
+                       verbose=0, strategy=None)  # fmt: skip
+
+
 def _saved(tmp_path, **card):
     model = ziletti_cnn(n_classes=3, seed=2)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
