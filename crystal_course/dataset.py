@@ -114,8 +114,10 @@ class DatasetConfig:
             if not 0 < v < 1:
                 raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
         for d in self.displacements:
-            if not d > 0:
-                raise ValueError(f"displacements must be positive fractions of NN, got {d!r}")
+            if not 0 < d <= 1:
+                raise ValueError(
+                    f"displacements must be finite fractions of NN in (0, 1], got {d!r}"
+                )
         object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
         object.__setattr__(self, "displacements", tuple(float(d) for d in self.displacements))
         splits = ["train"]
@@ -123,7 +125,7 @@ class DatasetConfig:
             splits.append("test_pristine")
             splits += [f"test_vacancies_{v:g}" for v in self.vacancies]
             splits += [f"test_displacements_{d:g}" for d in self.displacements]
-        object.__setattr__(self, "splits", tuple(splits))
+        object.__setattr__(self, "splits", check_distinct_splits(splits))
 
     def defects(self, split: str) -> tuple[float, float]:
         """``(vacancy fraction, displacement sigma)`` of a split."""
@@ -140,6 +142,26 @@ class DatasetConfig:
         else:
             indices = range(self.n_per_class, self.n_per_class + self.n_test_per_class)
         return [(c, i) for c in range(len(CLASSES)) for i in indices]
+
+
+def check_distinct_splits(splits) -> tuple[str, ...]:
+    """The split names of a dataset, refused when two defect levels name the same one.
+
+    A level is named with six significant digits (``0.25`` and ``0.2500001`` are
+    both ``test_vacancies_0.25``): two such levels would write one test set twice.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    splits = tuple(splits)
+    twice = sorted({s for s in splits if splits.count(s) > 1})
+    if twice:
+        raise ValueError(
+            f"two defect levels name the same test set {', '.join(twice)} (levels are named "
+            "with 6 significant digits): give each level once"
+        )
+    return splits
 
 
 def _item(config: DatasetConfig, split: str, cls: int, parent: int):
@@ -314,6 +336,7 @@ def generate(
     n_jobs: int | None = None,
     progress: bool = True,
     client=None,
+    allow_other_files: bool = False,
 ) -> Path:
     """Generate (or finish generating) a dataset directory.
 
@@ -343,6 +366,9 @@ def generate(
         Compute on this Dask cluster instead of local processes (see
         :mod:`crystal_course.cluster`). This process still writes every file, and the
         result is byte-identical to a local run with the same parameters.
+    allow_other_files : bool, default False
+        Generate into a directory that holds other files but no dataset (by default
+        such a directory is refused, so that a typo cannot mix a dataset into other work).
 
     Returns
     -------
@@ -352,8 +378,9 @@ def generate(
     Raises
     ------
     ValueError
-        If the directory holds a dataset made with other parameters, or its manifest
-        is not a valid one.
+        If a parameter is out of range (before anything is written), the directory
+        holds a dataset made with other parameters, its manifest is not a valid one,
+        or it holds other files and no dataset.
     RuntimeError
         If a Dask worker runs other versions of the course or its libraries.
 
@@ -361,7 +388,7 @@ def generate(
     -----
     Introduced in Chapter 2. Chunks already present and intact are kept, so
     calling it again after an interruption (of this process or of a worker)
-    finishes the job.
+    finishes the job; a complete dataset is left untouched.
     """
     if n_test_per_class is None:
         n_test_per_class = max(1, n_per_class // 4)
@@ -378,7 +405,7 @@ def generate(
     path.mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(config)
     todo = _resume(path, manifest, {split: config.parents(split) for split in config.splits},
-                   chunk_size)  # fmt: skip
+                   chunk_size, allow_other_files)  # fmt: skip
     _fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
     return path
 
@@ -417,13 +444,101 @@ def read_manifest(path: str | os.PathLike) -> dict:
                if not isinstance(manifest, dict) or k not in manifest]  # fmt: skip
     if missing:
         raise ValueError(f"{file} is not a valid dataset manifest: it lacks {missing}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ValueError(
+            f"{file} is not a valid dataset manifest: {problem}; delete the directory and "
+            "generate it again, or restore the file"
+        )
     return manifest
 
 
-def _resume(path: Path, manifest: dict, keys: dict, chunk_size: int) -> list:
-    """Keep the intact chunks of an earlier run; list the ``(name, split, keys)`` still to do."""
-    for stale in path.glob(".*.tmp"):  # half-written files of a run that was killed
-        stale.unlink(missing_ok=True)
+def _is_count(value, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with a parsed manifest's fields, in a few words (``None``: nothing)."""
+    if not _is_count(manifest["format"], 1):
+        return f"'format' must be a positive integer, got {manifest['format']!r}"
+    splits = manifest["splits"]
+    if not (isinstance(splits, list) and splits and all(isinstance(x, str) for x in splits)):
+        return f"'splits' must be a non-empty list of names, got {splits!r}"
+    if len(set(splits)) != len(splits):
+        return f"'splits' names a split twice: {splits}"
+    names = manifest["class_names"]
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(x, str) for x in names)):
+        return f"'class_names' must be a list of at least two names, got {names!r}"
+    parameters = manifest["parameters"]
+    if not isinstance(parameters, dict) or not _is_count(parameters.get("chunk_size"), 1):
+        return f"'parameters' must hold a positive 'chunk_size', got {parameters!r}"
+    if "split_sizes" in manifest:  # zone-axis datasets (Chapter 6)
+        sizes = manifest["split_sizes"]
+        if not (isinstance(sizes, dict) and set(sizes) == set(splits)
+                and all(_is_count(n) for n in sizes.values())):  # fmt: skip
+            return f"'split_sizes' must give a size to every split of {splits}, got {sizes!r}"
+    else:
+        try:
+            config = DatasetConfig(**parameters)
+        except (TypeError, ValueError) as error:
+            return f"'parameters' are not those of a fingerprint dataset ({error})"
+        if list(config.splits) != splits:
+            return f"'splits' {splits} are not those of its parameters {list(config.splits)}"
+    chunks = manifest["chunks"]
+    if not isinstance(chunks, dict):
+        return f"'chunks' must map chunk files to their entries, got {chunks!r}"
+    for name, entry in chunks.items():
+        if not (isinstance(entry, dict) and entry.get("split") in splits):
+            return f"chunk {name!r} must name one of the splits {splits}, got {entry!r}"
+        if not _is_count(entry.get("n"), 1):
+            return f"chunk {name!r} must hold a positive count 'n', got {entry.get('n')!r}"
+        digest = entry.get("sha256")
+        if not (isinstance(digest, str) and len(digest) == 64
+                and all(c in "0123456789abcdef" for c in digest)):  # fmt: skip
+            return f"chunk {name!r} must carry a 64-digit hex 'sha256', got {digest!r}"
+        if Path(name).name != name or not name.endswith(".npz"):
+            return f"chunk {name!r} must be a .npz file name inside the dataset directory"
+    return None
+
+
+def _chunk_names(keys: dict, chunk_size: int) -> list[tuple[str, str, list]]:
+    """``(file name, split, keys)`` of every chunk of a dataset, in order."""
+    return [
+        (f"{split}-{start // chunk_size:05d}.npz", split, split_keys[start : start + chunk_size])
+        for split, split_keys in keys.items()
+        for start in range(0, len(split_keys), chunk_size)
+    ]
+
+
+def _own_temporary(name: str, files: set[str]) -> bool:
+    """Whether ``name`` is a temporary file :func:`_write_atomic` made for one of ``files``."""
+    return name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in files)
+
+
+def _resume(
+    path: Path, manifest: dict, keys: dict, chunk_size: int, allow_other_files: bool = False
+) -> list:
+    """Keep the intact chunks of an earlier run; list the ``(name, split, keys)`` still to do.
+
+    Only the temporary files of this dataset's own chunks and manifest (of a run that
+    was killed) are removed. A directory without a manifest must be empty (but for
+    those) unless ``allow_other_files``.
+    """
+    plan = _chunk_names(keys, chunk_size)
+    own = {MANIFEST} | {name for name, _, _ in plan}
+    present = [p for p in path.iterdir()] if path.is_dir() else []
+    stale = [p for p in present if _own_temporary(p.name, own)]
+    if not (path / MANIFEST).exists() and not allow_other_files:
+        others = sorted(p.name for p in present if p not in stale)
+        if others:
+            raise ValueError(
+                f"{path} holds no dataset manifest but other files ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}): generate into a new or empty "
+                "directory, or allow other files there (allow_other_files=True, "
+                "--allow-other-files)"
+            )
+    for file in stale:  # half-written files of a run that was killed
+        file.unlink(missing_ok=True)
     if (path / MANIFEST).exists():
         old = read_manifest(path)
         if old.get("format") != manifest["format"]:
@@ -441,13 +556,10 @@ def _resume(path: Path, manifest: dict, keys: dict, chunk_size: int) -> list:
             chunk = path / name
             if chunk.exists() and _sha256(chunk) == entry["sha256"]:
                 manifest["chunks"][name] = entry
-    todo = []
-    for split, split_keys in keys.items():
-        for start in range(0, len(split_keys), chunk_size):
-            name = f"{split}-{start // chunk_size:05d}.npz"
-            if name not in manifest["chunks"]:
-                todo.append((name, split, split_keys[start : start + chunk_size]))
-    return todo
+        if all(name in manifest["chunks"] for name in own - {MANIFEST}):
+            manifest.clear()  # complete: the dataset is left as it is, manifest included
+            manifest.update(old)
+    return [item for item in plan if item[0] not in manifest["chunks"]]
 
 
 TASK_SIZE = 8
@@ -469,6 +581,8 @@ def _fill(path: Path, manifest: dict, todo: list, chunk, n_jobs, progress: bool,
         cluster.local_processes(n_jobs)  # a bad n_jobs fails before any work
     else:
         cluster.check_workers(client, [k for k in manifest["versions"] if k != "crystal_course"])
+    if not todo:  # a complete dataset is not touched (it may sit on a read-only disk)
+        return
     tasks, owner, pending, parts = [], [], [], []
     for c, (_, split, keys) in enumerate(todo):
         starts = range(0, len(keys), TASK_SIZE)
@@ -576,8 +690,31 @@ def load(path: str | os.PathLike, split: str = "train") -> Dataset:
     return Dataset(x, y, tuple(manifest["class_names"]), arrays, manifest)
 
 
-def info(path: str | os.PathLike) -> str:
+def _verified(chunk: Path, entry: dict) -> str | None:
+    """What is wrong with one listed chunk on disk (``None``: present, intact, of its size)."""
+    if not chunk.exists():
+        return "missing"
+    if _sha256(chunk) != entry["sha256"]:
+        return "corrupt (SHA-256 differs from the manifest)"
+    try:
+        with np.load(chunk) as data:
+            n = len(data["y"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return "unreadable"
+    return None if n == entry["n"] else f"holds {n} structures, the manifest says {entry['n']}"
+
+
+def info(path: str | os.PathLike, verify: bool = True) -> str:
     """A short text summary of a dataset directory (splits, sizes, parameters, versions).
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset directory.
+    verify : bool, default True
+        Count only the chunks that are present, intact (SHA-256) and of the size the
+        manifest gives, and name the others. Without it, the counts are the manifest's
+        and the summary says they are not verified.
 
     Notes
     -----
@@ -585,9 +722,24 @@ def info(path: str | os.PathLike) -> str:
     """
     manifest = read_manifest(path)
     lines = [f"dataset {path}", f"parameters: {manifest['parameters']}"]
+    problems = []
     for split in manifest["splits"]:
-        done = sum(e["n"] for e in manifest["chunks"].values() if e["split"] == split)
+        done = 0
+        for name, entry in sorted(manifest["chunks"].items()):
+            if entry["split"] != split:
+                continue
+            problem = _verified(Path(path) / name, entry) if verify else None
+            if problem:
+                problems.append(f"  {name}: {problem}")
+            else:
+                done += entry["n"]
         lines.append(f"  {split:28s} {done:6d} / {_split_size(manifest, split):6d} structures")
+    lines.append(
+        "chunks: every listed chunk present, intact and of its size" if verify and not problems
+        else "chunks: not verified (counts from the manifest)" if not verify
+        else "chunks not counted above:"
+    )  # fmt: skip
+    lines += problems
     lines.append(f"classes: {', '.join(manifest['class_names'])}")
     lines.append(f"versions: {manifest['versions']}")
     return "\n".join(lines)
@@ -626,7 +778,8 @@ non_negative_int = integer_type(0, "an integer >= 0")
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--n-jobs``, ``--scheduler`` and ``--no-progress``, shared by the generators' CLIs.
+    """``--n-jobs``, ``--scheduler``, ``--no-progress`` and ``--allow-other-files``, shared
+    by the generators' CLIs.
 
     Notes
     -----
@@ -635,6 +788,8 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--n-jobs", type=positive_int, default=None,
                        help="local worker processes (default: all cores)")  # fmt: skip
+    parser.add_argument("--allow-other-files", action="store_true",
+                        help="generate into a directory that holds other files")  # fmt: skip
     where.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -711,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
             n_jobs=args.n_jobs,
             progress=not args.no_progress,
             client=client,
+            allow_other_files=args.allow_other_files,
         )
 
     return run_generator(gen, args, generate_with)

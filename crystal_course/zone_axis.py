@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from crystal_course.dataset import read_manifest
+from crystal_course.dataset import check_distinct_splits, read_manifest
 from crystal_course.diffraction import ANGSTROM, Detector, diffraction_pattern
 
 WAVELENGTH = 3.5e-12
@@ -419,7 +419,7 @@ class Config:
         object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
         object.__setattr__(self, "q_max", float(self.q_max))
         splits = ["train", "test_pristine"] + [f"test_vacancies_{v:g}" for v in self.vacancies]
-        object.__setattr__(self, "splits", tuple(splits))
+        object.__setattr__(self, "splits", check_distinct_splits(splits))
 
     def parents(self, split: str) -> list[tuple[int, int]]:
         """``(class, parent index)`` of every crystal of a split."""
@@ -476,6 +476,7 @@ def generate(
     n_jobs: int | None = None,
     progress: bool = True,
     client=None,
+    allow_other_files: bool = False,
 ) -> Path:
     """Generate (or finish) a zone-axis dataset: raw, shaped and thresholded patterns.
 
@@ -491,7 +492,9 @@ def generate(
 
     ``n_jobs`` local processes, or a Dask ``client`` (a :class:`distributed.Client`),
     do the work, as in :func:`crystal_course.dataset.generate`: the same
-    parameters give byte-identical chunks either way.
+    parameters give byte-identical chunks either way. As there, a directory with
+    other files and no dataset is refused unless ``allow_other_files``, and a
+    complete dataset is left untouched.
 
     Notes
     -----
@@ -516,7 +519,7 @@ def generate(
         "chunks": {},
     }
     keys = {split: config.parents(split) for split in config.splits}
-    todo = dataset._resume(path, manifest, keys, config.chunk_size)
+    todo = dataset._resume(path, manifest, keys, config.chunk_size, allow_other_files)
     dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
     return path
 
@@ -1257,7 +1260,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group,
                               args.n_test_per_group, seed=args.seed,
                               n_pixels=args.n_pixels)  # fmt: skip
-            generate(args.path, settings, args.n_jobs, not args.no_progress, client)
+            generate(args.path, settings, args.n_jobs, not args.no_progress, client,
+                     allow_other_files=args.allow_other_files)  # fmt: skip
 
         return run_generator(gen, args, generate_with)
     if not args.transfer_from < args.groups:

@@ -253,3 +253,124 @@ def test_default_path_names_mode_seed_and_format():
     path = dataset.default_path(settings)
     assert path.parent == settings.data_dir
     assert path.name == f"dataset-{settings.mode}-seed3-format{dataset.FORMAT_VERSION}"
+
+
+def _copy(small, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda m: m.update(chunks=[]), "'chunks' must map chunk files"),
+        (lambda m: m.update(parameters={}), "positive 'chunk_size'"),
+        (lambda m: m["parameters"].pop("n_per_class"), "not those of a fingerprint dataset"),
+        (lambda m: m.update(splits="train"), "'splits' must be a non-empty list"),
+        (lambda m: m.update(format="2"), "'format' must be a positive integer"),
+        (lambda m: next(iter(m["chunks"].values())).pop("sha256"), "64-digit hex 'sha256'"),
+        (lambda m: next(iter(m["chunks"].values())).update(n="5"), "positive count 'n'"),
+        (lambda m: next(iter(m["chunks"].values())).update(split="nope"), "one of the splits"),
+        (lambda m: m["chunks"].update({"../x.npz": next(iter(m["chunks"].values()))}),
+         "inside the dataset directory"),
+    ],
+)  # fmt: skip
+def test_a_damaged_but_valid_json_manifest_is_named_with_its_field(small, tmp_path, edit, fragment):
+    copy = _copy(small, tmp_path)
+    manifest = json.loads((copy / dataset.MANIFEST).read_text())
+    edit(manifest)
+    (copy / dataset.MANIFEST).write_text(json.dumps(manifest))
+    for call in (
+        lambda: dataset.load(copy),
+        lambda: dataset.info(copy),
+        lambda: dataset.generate(copy, chunk_size=5, progress=False, **SMALL),
+    ):
+        with pytest.raises(ValueError, match="manifest.json is not a valid dataset manifest: "):
+            call()
+    code, last = _command_line_error("info", str(copy))
+    assert code == 2 and fragment in last and str(copy) in last
+
+
+def test_info_counts_only_the_chunks_it_verified(small, tmp_path):
+    copy = _copy(small, tmp_path)
+    assert "every listed chunk present, intact and of its size" in dataset.info(copy)
+    names = sorted(p.name for p in copy.glob("train-*.npz"))
+    (copy / names[0]).unlink()
+    corrupt = copy / names[1]
+    data = bytearray(corrupt.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    corrupt.write_bytes(bytes(data))
+    text = dataset.info(copy)
+    assert "train" in text and " 4 /     14 structures" in text  # 14 less two chunks of 5
+    assert f"{names[0]}: missing" in text and f"{names[1]}: corrupt" in text
+    assert "not verified" in dataset.info(copy, verify=False)
+    # An entry's count edited by hand no longer adds up to more than the split holds.
+    copy = _copy(small, tmp_path / "again")
+    manifest = json.loads((copy / dataset.MANIFEST).read_text())
+    manifest["chunks"][names[0]]["n"] = 100
+    (copy / dataset.MANIFEST).write_text(json.dumps(manifest))
+    text = dataset.info(copy)
+    assert f"{names[0]}: holds 5 structures, the manifest says 100" in text
+    assert " 9 /     14 structures" in text
+
+
+@pytest.mark.parametrize("levels", [(0.25, 0.25), (0.25, 0.2500001)])
+def test_two_levels_that_name_one_test_set_are_refused(levels, tmp_path):
+    with pytest.raises(ValueError, match="name the same test set test_vacancies_0.25"):
+        dataset.generate(tmp_path / "ds", progress=False, **{**SMALL, "vacancies": levels})
+    assert not (tmp_path / "ds").exists()  # refused before anything is written
+    from crystal_course import zone_axis
+
+    with pytest.raises(ValueError, match="name the same test set"):
+        zone_axis.Config((221, 229), 2, 1, vacancies=levels)
+
+
+def test_resume_removes_only_its_own_temporary_files(small, tmp_path):
+    copy = _copy(small, tmp_path)
+    name = sorted(p.name for p in copy.glob("train-*.npz"))[0]
+    (copy / name).unlink()
+    mine = copy / f".{name}.abc123.tmp"  # what a killed run leaves
+    mine.write_bytes(b"half")
+    users = [copy / ".draft.tmp", copy / "notes.txt"]
+    for file in users:
+        file.write_text("the user's")
+    dataset.generate(copy, chunk_size=5, progress=False, **SMALL)
+    assert not mine.exists() and (copy / name).exists()
+    assert all(file.read_text() == "the user's" for file in users)
+
+
+def test_a_folder_with_other_files_and_no_dataset_is_refused_unless_allowed(tmp_path):
+    (tmp_path / "thesis.tex").write_text("\\documentclass{article}")
+    with pytest.raises(ValueError, match="holds no dataset manifest but other files"):
+        dataset.generate(tmp_path, progress=False, **SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+    code, last = _command_line_error("generate", str(tmp_path), "--n-per-class", "2")
+    assert code == 2 and "--allow-other-files" in last
+    dataset.generate(tmp_path, progress=False, allow_other_files=True, chunk_size=5, **SMALL)
+    assert (tmp_path / "thesis.tex").exists() and (tmp_path / dataset.MANIFEST).exists()
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "1.5"])
+def test_a_bad_level_is_refused_before_anything_is_written(bad, tmp_path):
+    target = tmp_path / "ds"
+    code, last = _command_line_error("generate", str(target), "--n-per-class", "2",
+                                     "--displacements", bad)  # fmt: skip
+    assert code == 2 and "displacements must be finite fractions of NN in (0, 1]" in last
+    assert not target.exists()
+
+
+def test_a_complete_dataset_is_left_untouched_even_read_only(small, tmp_path):
+    copy = _copy(small, tmp_path)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in copy.iterdir()}
+    for file in copy.iterdir():
+        file.chmod(0o444)
+    copy.chmod(0o555)
+    try:
+        dataset.generate(copy, chunk_size=5, progress=False, **SMALL)  # nothing left to do
+    finally:
+        copy.chmod(0o755)
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in copy.iterdir()}
+    assert after == before
