@@ -704,6 +704,51 @@ def _verified(chunk: Path, entry: dict) -> str | None:
     return None if n == entry["n"] else f"holds {n} structures, the manifest says {entry['n']}"
 
 
+def verify(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Check a whole dataset before work starts on it: complete, every chunk intact.
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset directory.
+    kind : {"fingerprint", "zone_axis"}, optional
+        The kind of dataset the caller needs (Chapter 2's fingerprints or
+        Chapter 6's zone-axis patterns).
+
+    Returns
+    -------
+    dict
+        The manifest.
+
+    Raises
+    ------
+    ValueError
+        Naming the first incomplete split, or missing, corrupt or mis-sized
+        chunk, or the dataset's kind when it is not ``kind``.
+
+    Notes
+    -----
+    Introduced in Chapter 3 (the training command line).
+    """
+    manifest = read_manifest(path)
+    found = manifest.get("kind", "fingerprint")
+    if kind is not None and found != kind:
+        raise ValueError(f"{path} is a {found} dataset, not a {kind} dataset")
+    for split in manifest["splits"]:
+        entries = {n: e for n, e in manifest["chunks"].items() if e["split"] == split}
+        done = sum(e["n"] for e in entries.values())
+        if done != _split_size(manifest, split):
+            raise ValueError(
+                f"{path}: split {split!r} has {done} of {_split_size(manifest, split)} "
+                "structures; run generate() again to finish it"
+            )
+        for name, entry in sorted(entries.items()):
+            problem = _verified(Path(path) / name, entry)
+            if problem:
+                raise ValueError(f"{Path(path) / name} is {problem}")
+    return manifest
+
+
 def info(path: str | os.PathLike, verify: bool = True) -> str:
     """A short text summary of a dataset directory (splits, sizes, parameters, versions).
 

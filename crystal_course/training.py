@@ -930,8 +930,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="per device; the global batch is this times the devices")  # fmt: skip
     parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model already saved in --out")  # fmt: skip
     args = parser.parse_args(argv)
+    # Everything that could fail after training is checked before the first epoch.
+    out = Path(args.out)
+    weights = out / "ziletti_cnn.weights.h5"
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file: give a directory for the weights and the card")
+    if weights.exists() and not args.overwrite:
+        parser.error(f"{weights} exists: choose another --out, or pass --overwrite to replace it")
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        parser.error(f"--out {out} is not writable ({error.strerror})")
+    try:
+        dataset.verify(args.dataset, kind="fingerprint")
         train_set = dataset.load(args.dataset, "train")
     except (ValueError, OSError) as error:
         parser.error(str(error))

@@ -317,3 +317,46 @@ def test_plots_label_their_axes():
     ax = training.plot_sweep(sweep)
     assert "NN" in ax.get_xlabel() and len(ax.get_lines()) == 3
     assert len(ax.collections) == 3  # a Wilson band per curve
+
+
+def _training_error(*argv) -> tuple[int, str]:
+    """Exit code and last line of stderr of the training command line, run in this process."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
+        training.main(list(argv))
+    return stop.value.code, err.getvalue().strip().splitlines()[-1]
+
+
+def test_the_training_command_line_checks_everything_before_the_first_epoch(tmp_path, monkeypatch):
+    import json
+
+    from crystal_course import dataset, zone_axis
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started although the run could not be saved")
+
+    monkeypatch.setattr(training, "train", no_training)
+    data = dataset.generate(tmp_path / "ds", 1, 1, n_atoms=40, chunk_size=4, n_jobs=1,
+                            progress=False)  # fmt: skip
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    code, last = _training_error(str(data), "--out", str(a_file))
+    assert code == 2 and "is a file" in last
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "ziletti_cnn.weights.h5").write_bytes(b"an earlier model")
+    code, last = _training_error(str(data), "--out", str(tmp_path / "model"))
+    assert code == 2 and "--overwrite" in last
+    # A corrupt chunk of a test split is found before training, not after.
+    manifest = json.loads((data / dataset.MANIFEST).read_text())
+    name = next(n for n, e in manifest["chunks"].items() if e["split"] == "test_pristine")
+    (data / name).write_bytes((data / name).read_bytes()[::-1])
+    code, last = _training_error(str(data), "--out", str(tmp_path / "new"))
+    assert code == 2 and name in last and "corrupt" in last
+    # A zone-axis dataset (Chapter 6) is not the 2018 CNN's input.
+    patterns = zone_axis.generate(tmp_path / "za", zone_axis.Config((221, 229), 1, 1, (0.2,),
+                                  n_pixels=32, n_atoms=60), n_jobs=1, progress=False)  # fmt: skip
+    code, last = _training_error(str(patterns), "--out", str(tmp_path / "new"))
+    assert code == 2 and "is a zone_axis dataset, not a fingerprint dataset" in last
