@@ -10,18 +10,27 @@ Introduced in Chapter 1; every chapter adds its own.
 
 from __future__ import annotations
 
+import functools
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
 from crystal_course.diffraction import ANGSTROM, Detector, bragg_pixel_radius
 
 
+def _scalar(answer: object) -> object:
+    """A 0-d NumPy array as its scalar (``np.float64(x)``, ``array(x)`` and ``x`` alike)."""
+    if isinstance(answer, np.ndarray) and answer.ndim == 0:
+        return answer[()]
+    return answer
+
+
 def _as_number(answer: object, name: str) -> float:
     if answer is Ellipsis:
         raise TypeError(f"{name}: replace the `...` placeholder with your answer (a number)")
-    if isinstance(answer, bool) or not isinstance(answer, Real):
+    answer = _scalar(answer)
+    if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, Real):
         raise TypeError(f"{name}: expected a real number, got {type(answer).__name__}")
     value = float(answer)
     if not math.isfinite(value):
@@ -158,10 +167,20 @@ def check_absent_reflections(answer, lattice: str) -> set[tuple[int, int, int]]:
     """
     if answer is Ellipsis:
         raise TypeError("absent reflections: replace the `...` placeholder with a set of (h, k, l)")
-    try:
-        given = {tuple(int(i) for i in h) for h in answer}
-    except (TypeError, ValueError):
-        raise TypeError("absent reflections: expected an iterable of (h, k, l) triples") from None
+    if lattice not in _CUBIC_EXAMPLES:
+        raise ValueError(f"lattice must be one of {sorted(_CUBIC_EXAMPLES)}, got {lattice!r}")
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
+        raise TypeError("absent reflections: expected a set of (h, k, l) triples of integers")
+    given = set()
+    for h in answer:
+        h = np.asarray(h)
+        if h.shape != (3,) or h.dtype.kind not in "iuf" or not np.all(np.isfinite(h)):
+            raise TypeError(
+                f"absent reflections: {h.tolist()!r} is not one of the (h, k, l) triples"
+            )
+        if not np.all(h == np.round(h)):
+            raise ValueError(f"absent reflections: Miller indices are integers, got {h.tolist()}")
+        given.add(tuple(int(i) for i in h))
     expected = absent_reflections(lattice)
     if given != expected:
         missing, extra = sorted(expected - given), sorted(given - expected)
@@ -215,15 +234,28 @@ def check_loose_threshold(answer: float) -> float:
     )
 
 
-def check_single_vacancy_group(answer: int) -> int:
-    """Exercise 2.2: space group of the 256-atom fcc cluster after removing one atom."""
+@functools.cache
+def _single_vacancy_group() -> int:
     from crystal_course.structures import build_prototype, space_group, supercell
 
+    return space_group(supercell(build_prototype(225, "Al"), 256)[1:], symprec=1e-3)
+
+
+def check_single_vacancy_group(answer: int) -> int:
+    """Exercise 2.2: space group of the 256-atom fcc cluster after removing one atom."""
     if answer is Ellipsis:
         raise TypeError("space group: replace the `...` placeholder with your answer (an int)")
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError("space group: expected an int from 1 to 230")
-    expected = space_group(supercell(build_prototype(225, "Al"), 256)[1:], symprec=1e-3)
+    answer = _scalar(answer)
+    if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, Real):
+        raise TypeError(
+            f"space group: expected an int from 1 to 230, got {type(answer).__name__} {answer!r}"
+        )
+    if not (isinstance(answer, Integral) or float(answer).is_integer()):
+        raise ValueError(f"space group: expected a whole number from 1 to 230, got {answer!r}")
+    answer = int(answer)
+    if not 1 <= answer <= 230:
+        raise ValueError(f"space group: expected an int from 1 to 230, got {answer}")
+    expected = _single_vacancy_group()
     if answer != expected:
         raise AssertionError(
             f"space group {answer} is not right. Hint: which translations survive when one "
@@ -235,15 +267,23 @@ def check_single_vacancy_group(answer: int) -> int:
 
 def check_chunk_sha256(answer: str, path, chunk: str) -> str:
     """Exercise 2.3: the SHA-256 of a dataset chunk, computed by hand, against the manifest."""
-    import json
     from pathlib import Path
 
     if answer is Ellipsis:
         raise TypeError("sha256: replace the `...` placeholder with your answer (a string)")
     if not isinstance(answer, str):
-        raise TypeError("sha256: expected a hexadecimal string (hashlib's hexdigest())")
-    manifest = json.loads((Path(path) / "manifest.json").read_text())
-    expected = manifest["chunks"][chunk]["sha256"]
+        raise TypeError(
+            f"sha256: expected a hexadecimal string (hashlib's hexdigest()), got "
+            f"{type(answer).__name__}"
+        )
+    from crystal_course.dataset import read_manifest
+
+    chunks = read_manifest(Path(path))["chunks"]
+    if chunk not in chunks:
+        raise ValueError(
+            f"chunk must be one of the dataset's chunks {sorted(chunks)}, got {chunk!r}"
+        )
+    expected = chunks[chunk]["sha256"]
     if answer.lower() != expected:
         raise AssertionError(
             "sha256 differs from the manifest. Hint: hash the file's bytes "
@@ -353,6 +393,13 @@ def check_breaking_level(answer: float, sweep, symprec: float = 0.1) -> float:
     symprec : float
         Which spglib tolerance of the sweep.
     """
+    from crystal_course.training import SweepResult
+
+    if not isinstance(sweep, SweepResult):
+        raise TypeError(
+            f"sweep: expected the chapter's sweep result (e.g. sweeps['vacancies']), got "
+            f"{type(sweep).__name__}"
+        )
     if symprec not in sweep.symprecs:
         raise ValueError(f"symprec must be one of {sweep.symprecs}, got {symprec!r}")
     expected = breaking_level(sweep.levels, sweep.spglib[sweep.symprecs.index(symprec)])
@@ -510,6 +557,7 @@ def check_top_k(answer: float, probabilities, y, k: int) -> float:
     )
 
 
+@functools.cache
 def dense_block_channels(stem_filters: int, growth: int, n_layers: int) -> int:
     """Channels leaving the first dense block of a built :func:`~crystal_course.models.msdn`."""
     from crystal_course.models import msdn
@@ -612,6 +660,7 @@ def check_shaping_sweep(answer, spots, labels, thresholds=(30, 50, 100),
         raise TypeError("best setting: replace the `...` placeholder with (threshold, factor)")
     if not (isinstance(answer, tuple) and len(answer) == 2):
         raise TypeError(f"best setting: expected a tuple (threshold, factor), got {answer!r}")
+    answer = tuple(_as_number(a, "best setting") for a in answer)
     rates = shaping_sweep(spots, labels, thresholds, factors)
     best = max(rates.values())
     chosen = next((key for key in rates if np.allclose(key, answer)), None)

@@ -86,14 +86,18 @@ def test_chapter_2_checkers(tmp_path):
     with pytest.raises(TypeError):
         checks.check_single_vacancy_group(...)
     import hashlib
-    import json
 
-    (tmp_path / "c.npz").write_bytes(b"chunk bytes")
-    digest = hashlib.sha256(b"chunk bytes").hexdigest()
-    (tmp_path / "manifest.json").write_text(json.dumps({"chunks": {"c.npz": {"sha256": digest}}}))
-    assert checks.check_chunk_sha256(digest.upper(), tmp_path, "c.npz") == digest
+    from crystal_course import dataset
+
+    path = dataset.generate(tmp_path / "ds", 1, 0, n_atoms=40, n_jobs=1, progress=False)
+    digest = hashlib.sha256((path / "train-00000.npz").read_bytes()).hexdigest()
+    assert checks.check_chunk_sha256(digest.upper(), path, "train-00000.npz") == digest
     with pytest.raises(AssertionError, match="bytes"):
-        checks.check_chunk_sha256("0" * 64, tmp_path, "c.npz")
+        checks.check_chunk_sha256("0" * 64, path, "train-00000.npz")
+    with pytest.raises(ValueError, match=r"one of the dataset's chunks \['train-00000.npz'\]"):
+        checks.check_chunk_sha256(digest, path, "train-00009.npz")
+    with pytest.raises(FileNotFoundError, match="a dataset directory"):
+        checks.check_chunk_sha256(digest, tmp_path / "nope", "train-00000.npz")
 
 
 def test_chapter_3_checkers():
