@@ -484,6 +484,54 @@ def _quiet(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
+def check_project(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> Path:
+    """The project a command writes into, checked before it writes anything.
+
+    ``config_path`` must be a readable Jupyter Book configuration with a title, beside
+    the course's ``crystal_course`` package (where the shipped tests go), and
+    ``book_dir`` a folder of that project holding chapter sources.
+
+    Returns
+    -------
+    pathlib.Path
+        The project's root folder.
+
+    Raises
+    ------
+    ValueError
+        Naming the file or folder and what it should be.
+    """
+    import yaml
+
+    from crystal_course.notebooks import chapter_sources
+
+    config = Path(config_path)
+    if not config.is_file():
+        raise ValueError(f"{config} not found: give the course's _config.yml")
+    try:
+        content = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(
+            f"{config} is not a readable Jupyter Book configuration (not YAML{where})"
+        ) from None
+    if not isinstance(content, dict) or "title" not in content:
+        raise ValueError(f"{config} is not a Jupyter Book configuration (it has no title)")
+    root = config.resolve().parent
+    if not (root / "crystal_course" / "__init__.py").is_file():
+        raise ValueError(
+            f"{config} is not the course's own configuration: {root} holds no crystal_course "
+            "package for the shipped tests"
+        )
+    book = Path(book_dir).resolve()
+    if not (book.is_dir() and book.is_relative_to(root)):
+        raise ValueError(f"book_dir {book_dir} must be a folder of the project {root}")
+    if not chapter_sources(book):
+        raise ValueError(f"book_dir {book_dir} holds no chapter sources (NN_name.md notebooks)")
+    return root
+
+
 def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
     """Regenerate every chapter's student twin and its shipped public tests.
 
@@ -491,9 +539,15 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
     -------
     list of pathlib.Path
         The files that changed.
+
+    Raises
+    ------
+    ValueError
+        Before writing anything, if :func:`check_project` refuses the paths.
     """
     from crystal_course.notebooks import chapter_sources
 
+    check_project(config_path, book_dir)
     changed = []
     with tempfile.TemporaryDirectory() as tmp:
         for source in chapter_sources(book_dir):
@@ -541,6 +595,7 @@ def build(config_path: str | os.PathLike, book_dir: str | os.PathLike,
     """Every chapter's assignment under ``out_dir`` (``make assignments``)."""
     from crystal_course.notebooks import chapter_sources
 
+    check_project(config_path, book_dir)
     requirements = requirements_text(config_path)
     return [assign(source, out_dir, requirements) for source in chapter_sources(book_dir)]
 
@@ -599,6 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions", help="a notebook or a directory of notebooks")
     p.add_argument("-o", "--output", help="CSV file of the scores (default: print them)")
     args = parser.parse_args(argv)
+    if args.command in ("sync", "build"):
+        try:
+            check_project(args.config, args.book_dir)
+        except ValueError as error:
+            parser.error(str(error))
     if args.command == "sync":
         for path in sync(args.config, args.book_dir):
             print(f"wrote {path}")

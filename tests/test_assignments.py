@@ -239,3 +239,28 @@ def test_grade_command_writes_a_score_table(chapter_one, tmp_path, capsys):
         assignments.main(["grade", str(tmp_path / "missing.zip"), str(submissions)])
     assert exit_info.value.code == 2
     assert "expected an autograder .zip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["sync", "build"])
+def test_a_config_outside_the_project_is_refused_before_anything_is_written(command, tmp_path):
+    import contextlib
+    import io
+
+    from conftest import ROOT
+
+    nowhere = tmp_path / "nope" / "_config.yml"
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "_config.yml").write_text("title: another book\n")
+    extra = [str(tmp_path / "out")] if command == "build" else []
+    for config, message in [(nowhere, "not found"), (stray / "_config.yml", "no crystal_course"),
+                            (ROOT / "README.md", "Jupyter Book configuration")]:  # fmt: skip
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
+            assignments.main([command, str(config), str(ROOT / "book"), *extra])
+        assert stop.value.code == 2 and message in err.getvalue().strip().splitlines()[-1]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
+        assignments.main([command, str(ROOT / "_config.yml"), str(tmp_path), *extra])
+    assert stop.value.code == 2 and "must be a folder of the project" in err.getvalue()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stray"]  # nothing written
