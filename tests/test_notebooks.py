@@ -23,6 +23,8 @@ def book_copy(tmp_path, root):
     shutil.copy(root / "_config.yml", tmp_path / "_config.yml")
     shutil.copy(root / "references.bib", tmp_path / "references.bib")
     shutil.copytree(root / "book", tmp_path / "book")
+    (tmp_path / "crystal_course").mkdir()  # a project: its package receives the shipped tests
+    shutil.copy(root / "crystal_course" / "__init__.py", tmp_path / "crystal_course")
     return tmp_path
 
 
