@@ -210,6 +210,92 @@ def _pretrained_path(name: str):
     return resources.files("crystal_course").joinpath("data", "models", name + WEIGHTS_SUFFIX)
 
 
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite values, naming the first row (image) that holds one.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
+        raise ValueError(
+            f"{name} holds {int((~finite).sum())} non-finite values (NaN or inf) in "
+            f"{len(bad)} of its {len(array)} rows, first in row {int(bad[0])}: a network cannot "
+            "learn from or be scored on them"
+        )
+
+
+def check_images(model: keras.Model, x) -> None:
+    """Refuse a batch of images the model cannot take, naming the shape it expects.
+
+    A channels-first batch gets a hint; NaN or infinite pixels are refused
+    (:func:`check_finite`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    expected = tuple(model.input_shape[1:])
+    if not isinstance(x, np.ndarray) or x.ndim != len(expected) + 1 or x.shape[1:] != expected:
+        got = getattr(x, "shape", type(x).__name__)
+        hint = ""
+        if isinstance(x, np.ndarray) and x.ndim == len(expected) + 1 and x.shape[1] == expected[-1]:
+            hint = " (channels first? images are channels-last, e.g. (N, 64, 64, 3))"
+        elif isinstance(x, np.ndarray) and x.shape == expected:
+            hint = " (one image? add the batch axis: x[None])"
+        raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}), got {got}{hint}")
+    check_finite(x, "x")
+
+
+def predict(model: keras.Model, images, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of one image or a batch, checked against the model's input.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A classifier of the course (e.g. :func:`load_pretrained`).
+    images : array-like
+        One image ``(64, 64, 3)`` or a batch ``(N, 64, 64, 3)``, channels last.
+    batch_size : int, default 256
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_classes,)`` for one image, ``(N, n_classes)`` for a batch.
+
+    Raises
+    ------
+    ValueError
+        Naming the expected shape (with a hint for channels-first input), or
+        for NaN or infinite pixels.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    single = x.shape == tuple(model.input_shape[1:])
+    batch = x[None] if single else x
+    check_images(model, batch)
+    probabilities = model.predict(batch, batch_size=batch_size, verbose=0)
+    return probabilities[0] if single else probabilities
+
+
+def _read_card(card_file) -> dict:
+    """A model card, parsed, or a ValueError naming the file."""
+    import json
+
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{card_file} is not a valid model card (not JSON: {error})") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{card_file} is not a valid model card (expected a JSON object)")
+    return card
+
+
 def model_card(name: str = "ziletti_cnn") -> dict:
     """The JSON card of a shipped model: command, dataset, epochs, test accuracies, versions.
 
@@ -217,12 +303,10 @@ def model_card(name: str = "ziletti_cnn") -> dict:
     -----
     Introduced in Chapter 3.
     """
-    import json
-
-    return json.loads(card_path(_pretrained_path(name)).read_text())
+    return _read_card(card_path(_pretrained_path(name)))
 
 
-def load(weights_path: str | os.PathLike) -> keras.Model:
+def load(weights_path: str | os.PathLike, verify: bool = True) -> keras.Model:
     """Load a model saved by :func:`crystal_course.training.save_model`.
 
     The file holds weights only; the architecture is rebuilt from the card beside
@@ -239,6 +323,10 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     ----------
     weights_path : path-like
         ``name.weights.h5``, with ``name.json`` beside it.
+    verify : bool, default True
+        Require the card's ``self_check`` and check it. ``False`` loads a card
+        without one (an unverified model: use it knowing that nothing checked the
+        weights); shipped models are always verified.
 
     Returns
     -------
@@ -249,6 +337,9 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     ------
     FileNotFoundError
         If the weights or the card are missing.
+    ValueError
+        If the card is not valid JSON, has no architecture, or (with ``verify``)
+        no ``self_check``; the message names the file.
     RuntimeError
         If this Keras cannot load the weights, or the loaded model does not
         reproduce the recorded outputs; the message names the file and both
@@ -258,7 +349,6 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     -----
     Introduced in Chapter 3.
     """
-    import json
     from pathlib import Path
 
     path = Path(weights_path)
@@ -266,9 +356,15 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
     for needed in (path, card_file):
         if not needed.is_file():
             raise FileNotFoundError(f"{needed} is missing; retrain with the command in its card")
-    card = json.loads(card_file.read_text())
+    card = _read_card(card_file)
     if "architecture" not in card:
         raise ValueError(f"{card_file}: expected an 'architecture' entry, found none")
+    check = card.get("self_check")
+    if verify and not (isinstance(check, list) and check):
+        raise ValueError(
+            f"{card_file} has no self_check: nothing can tell whether the weights are the ones "
+            "it describes (save with training.save_model, or load(..., verify=False))"
+        )
     saved_by = card.get("versions", {}).get("keras", "an unknown version")
     where = f"{path} (saved by Keras {saved_by}) with Keras {keras.__version__}"
     precision = card.get("precision", {}).get("self_check", SELF_CHECK_PRECISION)
@@ -277,8 +373,7 @@ def load(weights_path: str | os.PathLike) -> keras.Model:
         model.load_weights(str(path))
     except Exception as err:
         raise RuntimeError(f"cannot load {where}: {err}") from err
-    check = card.get("self_check")
-    if check is not None:
+    if check:
         got = model.predict(self_check_input(model, len(check)), verbose=0)
         if not np.allclose(got, np.asarray(check), **SELF_CHECK_TOLERANCE):
             raise RuntimeError(

@@ -34,14 +34,9 @@ from crystal_course import __version__  # noqa: E402
 
 
 def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None) -> None:
-    expected = tuple(model.input_shape[1:])
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != expected:
-        got = getattr(x, "shape", type(x).__name__)
-        hint = ""
-        if isinstance(x, np.ndarray) and x.ndim == 4 and x.shape[1] == expected[-1]:
-            hint = " (channels first? fingerprints are channels-last (N, 64, 64, 3))"
-        raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}), got {got}{hint}")
-    _check_finite(x, "x")
+    from crystal_course.models import check_images
+
+    check_images(model, x)
     if y is not None:
         n_classes = model.output_shape[-1]
         y = np.asarray(y)
@@ -53,15 +48,9 @@ def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None
 
 
 def _check_finite(array: np.ndarray, name: str) -> None:
-    """Refuse NaN or infinite values, naming the first image that holds one."""
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
-        raise ValueError(
-            f"{name} holds {int((~finite).sum())} non-finite values (NaN or inf) in "
-            f"{len(bad)} of its {len(array)} rows, first in row {int(bad[0])}: a network cannot "
-            "learn from or be scored on them"
-        )
+    from crystal_course.models import check_finite
+
+    check_finite(array, name)
 
 
 def _check_converged(history) -> None:

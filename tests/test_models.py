@@ -360,3 +360,33 @@ def test_the_training_command_line_checks_everything_before_the_first_epoch(tmp_
                                   n_pixels=32, n_atoms=60), n_jobs=1, progress=False)  # fmt: skip
     code, last = _training_error(str(patterns), "--out", str(tmp_path / "new"))
     assert code == 2 and "is a zone_axis dataset, not a fingerprint dataset" in last
+
+
+def test_a_card_that_is_not_json_or_has_no_self_check_is_named(tmp_path):
+    import json
+
+    _, path = _saved(tmp_path)
+    card_file = models.card_path(path)
+    card = json.loads(card_file.read_text())
+    card_file.write_text(json.dumps(card)[:-5])  # truncated
+    with pytest.raises(ValueError, match=f"{card_file.name} is not a valid model card"):
+        models.load(path)
+    card.pop("self_check")
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="has no self_check"):
+        models.load(path)
+    assert models.load(path, verify=False).count_params() > 0  # unverified, when asked
+
+
+def test_predict_takes_one_image_or_a_batch_and_names_the_shape():
+    model = ziletti_cnn(n_classes=3, seed=1)
+    image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    one = models.predict(model, image)
+    assert one.shape == (3,)
+    np.testing.assert_allclose(one, models.predict(model, image[None])[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="channels first"):
+        models.predict(model, np.moveaxis(image, -1, 0)[None])
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 64, 64, 3\)"):
+        models.predict(model, image[:32])
+    with pytest.raises(ValueError, match="non-finite"):
+        models.predict(model, np.full((64, 64, 3), np.nan))
