@@ -55,6 +55,7 @@ from crystal_course.structures import (
     PROTOTYPES,
     add_displacements,
     add_vacancies,
+    check_n_atoms,
     class_index,
     sample_structure,
 )
@@ -110,6 +111,7 @@ class DatasetConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.n_per_class < 1 or self.chunk_size < 1 or self.n_atoms < 2:
             raise ValueError("n_per_class and chunk_size must be >= 1 and n_atoms >= 2")
+        check_n_atoms(self.n_atoms)
         for v in self.vacancies:
             if not 0 < v < 1:
                 raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")

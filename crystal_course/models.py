@@ -441,12 +441,14 @@ def predict_structures(
     from crystal_course.diffraction import fingerprints
     from crystal_course.structures import (
         CLASSES,
+        check_n_atoms,
         check_symprec,
         standard_conventional_cell,
         supercell,
     )
 
     symprec = check_symprec(symprec)
+    n_atoms = check_n_atoms(n_atoms)
     model = model or load_pretrained()
     if model.output_shape[-1] != len(CLASSES):
         raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")

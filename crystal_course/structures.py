@@ -34,6 +34,31 @@ os.environ.setdefault("SPGLIB_WARNING", "OFF")
 MAX_Z = 98
 """Heaviest element with tabulated form factors (californium)."""
 
+MAX_ATOMS = 50_000
+"""Largest structure the course accepts, in atoms, wherever a structure or a size enters.
+
+A hundred times the course's clusters (250-500 atoms): a fingerprint of 55,000 atoms took
+0.7 s on the course's 2-core machine, and the cost grows faster than the number of atoms,
+so far larger inputs would run for minutes without a word. Cut a cluster first
+(:func:`supercell`, :func:`crystal_course.zone_axis.spherical_cluster`)."""
+
+
+def check_n_atoms(n_atoms, name: str = "n_atoms") -> int:
+    """A structure size: a whole number of atoms from 1 to :data:`MAX_ATOMS`.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    if isinstance(n_atoms, bool) or not isinstance(n_atoms, Integral) or n_atoms < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n_atoms!r}")
+    if n_atoms > MAX_ATOMS:
+        raise ValueError(
+            f"{name}={n_atoms} is more than the {MAX_ATOMS} atoms the course handles "
+            "(structures.MAX_ATOMS)"
+        )
+    return int(n_atoms)
+
 
 def check_atoms(atoms: object, name: str = "atoms", min_atoms: int = 1) -> Atoms:
     """Validate a structure at a public boundary.
@@ -57,8 +82,8 @@ def check_atoms(atoms: object, name: str = "atoms", min_atoms: int = 1) -> Atoms
     TypeError
         If ``atoms`` is not an ``ase.Atoms``.
     ValueError
-        If it has fewer than ``min_atoms`` atoms, non-finite positions, or an
-        element without form factors (Z outside 1..98).
+        If it has fewer than ``min_atoms`` or more than :data:`MAX_ATOMS` atoms,
+        non-finite positions, or an element without form factors (Z outside 1..98).
 
     Notes
     -----
@@ -69,6 +94,12 @@ def check_atoms(atoms: object, name: str = "atoms", min_atoms: int = 1) -> Atoms
     if len(atoms) < min_atoms:
         what = "an empty Atoms" if len(atoms) == 0 else f"{len(atoms)} atom(s)"
         raise ValueError(f"{name} must have at least {min_atoms} atom(s), got {what}")
+    if len(atoms) > MAX_ATOMS:
+        raise ValueError(
+            f"{name} has {len(atoms)} atoms, more than the {MAX_ATOMS} the course handles "
+            "(structures.MAX_ATOMS): cut a cluster of it first (structures.supercell, "
+            "zone_axis.spherical_cluster)"
+        )
     positions = atoms.get_positions()
     if not np.isfinite(positions).all():
         bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
@@ -324,8 +355,7 @@ def supercell(atoms: Atoms, n_atoms: int = 250) -> Atoms:
     Introduced in Chapter 1.
     """
     check_atoms(atoms)
-    if isinstance(n_atoms, bool) or not isinstance(n_atoms, Integral) or n_atoms < 1:
-        raise ValueError(f"n_atoms must be a positive integer, got {n_atoms!r}")
+    n_atoms = check_n_atoms(n_atoms)
     cell = np.array(atoms.cell)
     volume = abs(np.linalg.det(cell))
     if volume < 1e-8:

@@ -32,6 +32,7 @@ from ase import Atoms
 
 from crystal_course.dataset import check_distinct_splits, read_manifest
 from crystal_course.diffraction import ANGSTROM, Detector, diffraction_pattern
+from crystal_course.structures import check_n_atoms
 
 WAVELENGTH = 3.5e-12
 """Electron wavelength of the zone-axis patterns of Tiong et al. (2020), in m."""
@@ -92,7 +93,7 @@ def spherical_cluster(atoms: Atoms, n_atoms: int = 500) -> Atoms:
     from crystal_course.structures import check_atoms, supercell
 
     check_atoms(atoms)
-    if isinstance(n_atoms, bool) or not isinstance(n_atoms, Integral) or n_atoms < 2:
+    if check_n_atoms(n_atoms) < 2:
         raise ValueError(f"n_atoms must be an integer >= 2, got {n_atoms!r}")
     volume = abs(np.linalg.det(np.asarray(atoms.cell)))
     if volume < 1e-8:
@@ -415,6 +416,7 @@ class Config:
             if not 0 < v < 1:
                 raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
         detector(self.n_pixels, self.q_max)  # validates both
+        check_n_atoms(self.n_atoms)
         object.__setattr__(self, "space_groups", groups)
         object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
         object.__setattr__(self, "q_max", float(self.q_max))

@@ -379,3 +379,29 @@ def test_every_bad_tolerance_is_refused_before_spglib_sees_it():
 def test_a_tolerance_of_any_real_type_is_accepted(good):
     assert structures.check_symprec(good) == pytest.approx(float(good))
     assert space_group(bulk("Cu", cubic=True), symprec=good) == 225
+
+
+def test_one_limit_on_atoms_wherever_a_structure_or_a_size_enters():
+    from crystal_course import dataset, diffraction, models, zone_axis
+
+    limit = structures.MAX_ATOMS
+    too_many = f"more than the {limit}"
+    with pytest.raises(ValueError, match=too_many):
+        structures.sample_structure(225, 0, n_atoms=10**7)
+    with pytest.raises(ValueError, match=too_many):
+        structures.supercell(bulk("Cu"), limit + 1)
+    with pytest.raises(ValueError, match=too_many):
+        models.predict_structures([bulk("Cu")], n_atoms=limit + 1)
+    with pytest.raises(ValueError, match=too_many):
+        dataset.DatasetConfig(1, 1, n_atoms=limit + 1)
+    with pytest.raises(ValueError, match=too_many):
+        zone_axis.Config((221, 229), 1, 1, n_atoms=limit + 1)
+    with pytest.raises(ValueError, match=too_many):
+        zone_axis.spherical_cluster(bulk("Cu", cubic=True), limit + 1)
+    huge = Atoms(
+        "Cu" * (limit + 1), positions=np.zeros((limit + 1, 3)) + np.arange(limit + 1)[:, None]
+    )
+    with pytest.raises(ValueError, match=f"has {limit + 1} atoms, {too_many}"):
+        diffraction.fingerprint(huge)
+    with pytest.raises(ValueError, match="positive integer"):
+        structures.check_n_atoms(0)
