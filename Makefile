@@ -87,7 +87,7 @@ $(UV):
 
 # Exact versions from constraints.txt (also in the isolated build environment).
 $(STAMP): pyproject.toml constraints.txt | $(PY) $(UV)
-	$(uv_install) $(PY) -c constraints.txt -b constraints.txt -e ".[cpu,book,test,cluster]"
+	$(uv_install) $(PY) -c constraints.txt -b constraints.txt -e ".[cpu,book,test,cluster,lab]"
 	touch $@
 
 install: $(STAMP)
@@ -186,7 +186,7 @@ $(LOWEST_STAMP): pyproject.toml constraints-colab.txt | $(UV)
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(copy_package)
 	$(uv_install) $(LOWEST_VENV)/bin/python -c constraints-colab.txt pip \
-		"./$(PKG_COPY)[tf,test,cluster]"
+		"./$(PKG_COPY)[tf,test,cluster,lab]"
 	$(LOWEST_VENV)/bin/python -m pip check
 	touch $@
 
@@ -224,7 +224,7 @@ lock: $(PY)
 	rm -rf _build/lock-venv
 	$(PYTHON) -m venv _build/lock-venv
 	_build/lock-venv/bin/pip install --quiet --upgrade "pip>=24"
-	_build/lock-venv/bin/pip install --quiet -e ".[cpu,book,test,cluster]"
+	_build/lock-venv/bin/pip install --quiet -e ".[cpu,book,test,cluster,lab]"
 	( echo "# Exact versions for crystal-course's own installs and CI (make lock regenerates)."; \
 	  _build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^crystal.course'; \
 	  echo "# build backend, used inside pip's isolated build environment"; \

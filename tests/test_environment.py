@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 # What the Makefile installs (environment.yml mirrors it), and what make test-colab adds.
-EXTRAS_INSTALLED = ("cpu", "book", "test", "cluster")
+EXTRAS_INSTALLED = ("cpu", "book", "test", "cluster", "lab")
 COLAB_EXTRAS = ("tf", "test", "cluster")
 
 
@@ -147,7 +148,7 @@ STACK_VARIABLE = "CRYSTAL_COURSE_STACK"
 STACKS = {
     "pinned": ((3, 11), "constraints.txt", EXTRAS_INSTALLED),
     "colab": ((3, 13), "constraints-colab.txt", COLAB_EXTRAS),
-    "lowest": ((3, 11), "constraints-colab.txt", COLAB_EXTRAS),
+    "lowest": ((3, 11), "constraints-colab.txt", (*COLAB_EXTRAS, "lab")),
 }
 
 
@@ -170,3 +171,64 @@ def test_this_stack_runs_its_python_and_exactly_its_pinned_versions(root):
         assert version(name) == pins[name], (
             f"{stack} stack: {name} {version(name)}, pinned {pins[name]}"
         )
+
+
+_SHELL_WORDS = {"export", "for", "done", "cd"}  # shell syntax in the README, not commands
+_SYSTEM_TOOLS = {"conda"}  # the user's own installer, outside the course's environments
+
+
+def _readme_commands(root) -> list[list[str]]:
+    """Every command of the README's bash blocks, continuation lines joined, comments and
+    ``NAME=value`` prefixes dropped."""
+    import shlex
+
+    text = (root / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            words = shlex.split(line.split("#", 1)[0].replace("&", " "))
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]
+            if words and words[0] not in _SHELL_WORDS:
+                commands.append(words)
+    return commands
+
+
+def test_the_environment_provides_every_command_the_readme_gives(root):
+    import shutil
+    import subprocess
+    import sys
+
+    import os
+
+    stack = os.environ.get(STACK_VARIABLE, "pinned")
+    makefile = (root / "Makefile").read_text()
+    bin_dir = Path(sys.executable).parent
+    helps = {}
+    for words in _readme_commands(root):
+        program = words[0]
+        if program in _SYSTEM_TOOLS:
+            continue
+        if words[:2] == ["jupyter", "lab"] and "lab" not in STACKS[stack][2]:
+            continue  # the local route's JupyterLab; Colab brings its own notebook interface
+        if program == "make":
+            assert re.search(rf"^{re.escape(words[1])}:", makefile, flags=re.M), words
+            continue
+        if program.endswith("python") and words[1] == "-m":
+            key = (words[2], *[w for w in words[3:4] if re.fullmatch(r"[a-z][a-z-]*", w)])
+            if key not in helps:
+                result = subprocess.run([sys.executable, "-m", *key, "--help"],
+                                        capture_output=True, text=True, timeout=120)  # fmt: skip
+                assert result.returncode == 0, (words, result.stderr[-500:])
+                helps[key] = result.stdout
+            for option in (w for w in words if w.startswith("--")):
+                assert option in helps[key], f"{option} of {' '.join(words[:4])} is not an option"
+            continue
+        tool = shutil.which(program, path=str(bin_dir)) or shutil.which(program)
+        assert tool, f"the README runs {program!r}, which this environment does not provide"
+        if words[:2] == ["jupyter", "lab"]:
+            result = subprocess.run([str(bin_dir / "jupyter"), "lab", "--version"],
+                                    capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert result.returncode == 0, result.stderr[-500:]
+    assert ("crystal_course.dataset", "generate") in helps and ("crystal_course.training",) in helps
