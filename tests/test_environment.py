@@ -196,11 +196,10 @@ def _readme_commands(root) -> list[list[str]]:
 
 
 def test_the_environment_provides_every_command_the_readme_gives(root):
+    import os
     import shutil
     import subprocess
     import sys
-
-    import os
 
     stack = os.environ.get(STACK_VARIABLE, "pinned")
     makefile = (root / "Makefile").read_text()
