@@ -206,6 +206,7 @@ def check_ring_fraction(answer: float, n_pixels: int = 64) -> float:
     )
 
 
+@functools.cache
 def loose_bcc_threshold(step: float = 0.005) -> float:
     """Smallest c/a (on a grid from 1 + step) at which spglib, symprec 0.1 Å, sees bct 139.
 
@@ -412,11 +413,15 @@ def check_breaking_level(answer: float, sweep, symprec: float = 0.1) -> float:
     )
 
 
+@functools.cache
 def _fcc_fingerprint() -> np.ndarray:
+    """The fcc reference fingerprint, computed once and read-only (the checkers share it)."""
     from crystal_course.diffraction import fingerprint
     from crystal_course.structures import reference_structure
 
-    return fingerprint(reference_structure(225))
+    image = fingerprint(reference_structure(225))
+    image.setflags(write=False)
+    return image
 
 
 def check_peak_share(answer: float) -> float:
@@ -435,6 +440,7 @@ def check_peak_share(answer: float) -> float:
     )
 
 
+@functools.cache
 def erased_peak_probability() -> float:
     """Shipped model's fcc probability for the fcc reference fingerprint with its peaks set to 0.
 
@@ -461,13 +467,19 @@ def check_erased_probability(answer: float) -> float:
     )
 
 
-def check_dominant_filter(answer: int, layer: str = "conv1") -> int:
-    """Exercise 4.3: index of the filter of ``layer`` with the largest mean activation (fcc)."""
+@functools.cache
+def _dominant_filter(layer: str) -> int:
     from crystal_course.explain import activations
     from crystal_course.models import load_pretrained
 
     acts = activations(load_pretrained(), _fcc_fingerprint(), [layer])[layer][0]
-    expected = int(acts.mean(axis=(0, 1)).argmax())
+    return int(acts.mean(axis=(0, 1)).argmax())
+
+
+def check_dominant_filter(answer: int, layer: str = "conv1") -> int:
+    """Exercise 4.3: index of the filter of ``layer`` with the largest mean activation (fcc)."""
+
+    expected = _dominant_filter(layer)
     return int(
         _check_close(
             answer,
@@ -581,6 +593,7 @@ def check_block_channels(answer: int, stem_filters: int, growth: int, n_layers: 
     )
 
 
+@functools.cache
 def a7_a10_correlation(detector: Detector = Detector()) -> float:
     """Pixel correlation of the A10 (alpha-Hg) and A7 (bismuth) fingerprints, both R-3m.
 

@@ -4,6 +4,7 @@ message, and nothing but a checker's own verdict or a clear error escapes."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -40,10 +41,47 @@ CHECKERS = {
     "block_channels": (lambda a: checks.check_block_channels(a, 64, 32, 6), 256, 0),
     "kernel_parameters": (lambda a: checks.check_kernel_parameters(a, 3), None, 0),
     "k_accuracy": (lambda a: checks.check_k_accuracy(a, _POINTS, _LABELS, k=2), 1.0, 1e-9),
+    "loose_threshold": (checks.check_loose_threshold, None, 0.006),
+    "peak_share": (checks.check_peak_share, None, 1e-6),
+    "erased_probability": (checks.check_erased_probability, None, 1e-3),
+    "dominant_filter": (checks.check_dominant_filter, None, 0),
+    "a7_a10": (checks.check_a7_a10, None, 1e-3),  # an absolute tolerance: a correlation near 0
+    "model_accuracy": (lambda a: checks.check_model_accuracy(a, *_scored()), None, 1e-6),
 }
+
+
+@functools.cache
+def _scored():
+    """An untrained 2018 CNN and a labelled batch: its accuracy is whatever it is."""
+    from crystal_course.models import ziletti_cnn
+
+    rng = np.random.default_rng(0)
+    return (
+        ziletti_cnn(n_classes=3, seed=0),
+        rng.random((12, 64, 64, 3), np.float32),
+        np.arange(12) % 3,
+    )
+
+
+# Smallest change of a right answer that the checker must refuse, where not 2 x rtol x value.
+_STEP = {"a7_a10": 2e-3}
 _LABELS = np.repeat([0, 1], 10)
 _POINTS = np.array([[0, 0], [9, 9]])[_LABELS] + np.random.default_rng(0).normal(size=(20, 2))
 _RIGHT = {
+    "loose_threshold": checks.loose_bcc_threshold,
+    "peak_share": lambda: float(
+        __import__("crystal_course.explain")
+        .explain.peak_mask(checks._fcc_fingerprint())[
+            __import__("crystal_course.diffraction").diffraction.ring_mask(64)
+        ]
+        .mean()
+    ),
+    "erased_probability": checks.erased_peak_probability,
+    "dominant_filter": lambda: checks._dominant_filter("conv1"),
+    "a7_a10": checks.a7_a10_correlation,
+    "model_accuracy": lambda: __import__("crystal_course.training").training.evaluate(*_scored())[
+        0
+    ],
     "kernel_parameters": lambda: (
         __import__("crystal_course.models").models.ziletti_cnn(kernel_size=3).count_params()
     ),
@@ -92,7 +130,8 @@ def test_a_right_answer_passes_in_any_numeric_type(name, capsys):
 def test_a_wrong_answer_fails_with_a_message(name, offset, sign, as_int):
     check, _, rtol = CHECKERS[name]
     right = _right(name)
-    wrong = right + sign * max(offset * abs(right), 1.0 if rtol == 0 else 0.0)
+    step = _STEP.get(name, 1.0 if rtol == 0 else 2 * rtol * abs(right))
+    wrong = right + sign * (step + offset * max(abs(right), step))
     if as_int and rtol == 0:
         wrong = np.int64(round(wrong)) if round(wrong) != right else np.int64(right + 1)
     with pytest.raises((AssertionError, ValueError)) as failure:
@@ -156,3 +195,20 @@ def test_the_shaping_setting_checker_names_a_bad_setting(answer):
         checks.check_shaping_sweep(answer, spots, [0, 1])
     except (TypeError, AssertionError, ValueError) as error:
         assert "best setting" in str(error)
+
+
+@FEW
+@given(answer=_ODD)
+def test_a_checksum_is_a_hex_string_in_either_case(tmp_path_factory, answer):
+    import hashlib
+
+    from crystal_course import dataset
+
+    path = tmp_path_factory.getbasetemp() / "sha-ds"
+    dataset.generate(path, 1, 0, n_atoms=40, n_jobs=1, progress=False)  # made once, then kept
+    digest = hashlib.sha256((path / "train-00000.npz").read_bytes()).hexdigest()
+    for right in (digest, digest.upper(), np.str_(digest)):
+        assert checks.check_chunk_sha256(right, path, "train-00000.npz") == digest
+    with pytest.raises((TypeError, AssertionError)) as failure:
+        checks.check_chunk_sha256(answer, path, "train-00000.npz")
+    assert "sha256" in str(failure.value)
