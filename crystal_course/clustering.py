@@ -117,6 +117,19 @@ class ClusteringScore:
     mapping: dict
     kmeans: KMeans
 
+    def right(self, y) -> np.ndarray:
+        """Per-crystal correctness under the matching: ``(N,)`` bool, its mean the accuracy.
+
+        A crystal counts as right when its cluster is matched to its class; for paired
+        comparisons of two embeddings on the same crystals
+        (:func:`crystal_course.uncertainty.compare_correct`).
+        """
+        y = np.asarray(y)
+        if y.shape != self.clusters.shape:
+            raise ValueError(f"y must be ({len(self.clusters)},) classes, got shape {y.shape}")
+        matched = np.array([self.mapping.get(int(c), -1) for c in self.clusters])
+        return matched == y
+
     def predict(self, embedding: np.ndarray) -> np.ndarray:
         """Classes of new samples: nearest cluster centre, then its matched class.
 

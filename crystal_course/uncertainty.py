@@ -4,14 +4,17 @@ An accuracy measured on ``n`` test crystals is a binomial proportion; its 95 %
 Wilson score interval (computed by SciPy, ``scipy.stats.binomtest``) says which
 other values the same classifier could have shown on another test set of the same
 size. Two accuracies whose intervals overlap are not ranked in the course's prose:
-:func:`compare` writes the sentence accordingly.
+:func:`compare` writes the sentence accordingly. When both classifiers answered the
+same crystals the comparison is paired (:func:`paired_test`, :func:`compare_correct`):
+the difference with a paired bootstrap interval, and McNemar's exact test on the
+crystals only one of the two gets right.
 
 Introduced in Chapter 3.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from numbers import Integral
 
 
@@ -27,6 +30,9 @@ class Accuracy:
         Bounds of the interval, as fractions.
     confidence : float
         Confidence level of the interval (0.95: 95 %).
+    right : numpy.ndarray or None
+        Per-crystal correctness (``(n,)`` bool) when the accuracy was measured from
+        predictions (:func:`from_predictions`), for paired comparisons.
     """
 
     correct: int
@@ -34,6 +40,7 @@ class Accuracy:
     low: float
     high: float
     confidence: float = 0.95
+    right: object = field(default=None, compare=False, repr=False)
 
     @property
     def value(self) -> float:
@@ -102,7 +109,8 @@ def from_predictions(predicted, truth, confidence: float = 0.95) -> Accuracy:
             f"expected two non-empty 1-D label arrays of one length, got {predicted.shape} "
             f"and {truth.shape}"
         )
-    return wilson(int((predicted == truth).sum()), len(truth), confidence)
+    right = predicted == truth
+    return replace(wilson(int(right.sum()), len(truth), confidence), right=right)
 
 
 def compare(name_a: str, a: Accuracy, name_b: str, b: Accuracy, unit: str = "test crystals") -> str:
@@ -186,3 +194,97 @@ def compare_paired(name_a: str, a, name_b: str, b, seed: int = 0) -> str:
         return f"{name_a} and {name_b} cannot be told apart on these crystals ({interval})"
     ahead, behind = (name_a, name_b) if mean > 0 else (name_b, name_a)
     return f"{ahead} scores higher than {behind} ({interval})"
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Two classifiers on the same crystals: the difference and McNemar's exact test.
+
+    Attributes
+    ----------
+    n : int
+        Crystals both answered.
+    accuracy_a, accuracy_b : float
+        Their accuracies, fractions.
+    difference, low, high : float
+        ``accuracy_a - accuracy_b`` with its paired bootstrap interval (fractions).
+    only_a, only_b : int
+        Crystals only ``a`` gets right, and only ``b``: the discordant pairs.
+    p_value : float
+        Two-sided exact McNemar test: the binomial test of ``only_a`` out of
+        ``only_a + only_b`` against one half (1 when there is no discordant pair).
+    """
+
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    difference: float
+    low: float
+    high: float
+    only_a: int
+    only_b: int
+    p_value: float
+
+    def apart(self, alpha: float = 0.05) -> bool:
+        """Whether the two differ: McNemar's p below ``alpha`` and the interval excludes 0."""
+        return self.p_value < alpha and not (self.low <= 0 <= self.high)
+
+
+def paired_test(right_a, right_b, seed: int = 0, confidence: float = 0.95) -> PairedTest:
+    """Compare two classifiers on the same crystals from their per-crystal correctness.
+
+    Parameters
+    ----------
+    right_a, right_b : array_like of bool
+        ``(N,)``: whether each classifier got crystal ``i`` right (the same crystals,
+        in the same order).
+    seed : int, default 0
+        Seed of the bootstrap.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    PairedTest
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import numpy as np
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(right_a), np.asarray(right_b)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2 or a.dtype != bool or b.dtype != bool:
+        raise ValueError(
+            "expected two boolean arrays of one length >= 2 (per-crystal correctness of the "
+            f"same crystals), got {a.dtype} {a.shape} and {b.dtype} {b.shape}"
+        )
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    difference, low, high = paired_difference(a, b, seed, confidence)
+    return PairedTest(len(a), float(a.mean()), float(b.mean()), difference, low, high,
+                      only_a, only_b, float(p))  # fmt: skip
+
+
+def compare_correct(name_a: str, right_a, name_b: str, right_b, unit: str = "test crystals",
+                    seed: int = 0) -> str:  # fmt: skip
+    """A sentence comparing two classifiers on the same crystals, ranking them only if
+    :meth:`PairedTest.apart`, with the difference, its interval and McNemar's p.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    test = paired_test(right_a, right_b, seed)
+    evidence = (
+        f"{name_a} minus {name_b} is {100 * test.difference:+.1f} points, 95 % interval "
+        f"[{100 * test.low:+.1f}, {100 * test.high:+.1f}], and McNemar's exact test on the "
+        f"{test.only_a + test.only_b} {unit} only one of them gets right gives "
+        f"p = {test.p_value:.2g}"
+    )
+    a = f"{name_a} ({100 * test.accuracy_a:.1f} %)"
+    b = f"{name_b} ({100 * test.accuracy_b:.1f} %)"
+    if not test.apart():
+        return f"{a} and {b} cannot be told apart on the same {test.n} {unit}: {evidence}"
+    ahead, behind = (a, b) if test.difference > 0 else (b, a)
+    return f"{ahead} is ahead of {behind} on the same {test.n} {unit}: {evidence}"

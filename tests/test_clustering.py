@@ -180,3 +180,15 @@ def test_plots(images):
     assert axes[0].get_title() == "t: true class" and len(palette) == 7
     with pytest.raises(ValueError, match="embedding"):
         clustering.plot_embedding(np.zeros((3, 1)), y[:3], y[:3], ["a"])
+
+
+def test_per_crystal_correctness_averages_to_the_matched_accuracy():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2], 15)
+    points = np.array([[0, 0], [6, 0], [0, 6]])[y] + rng.normal(scale=2.0, size=(45, 2))
+    score = clustering.evaluate_clustering(points, y, seed=0)
+    right = score.right(y)
+    assert right.dtype == bool and right.shape == (45,)
+    assert right.mean() == pytest.approx(score.accuracy)
+    with pytest.raises(ValueError, match="classes"):
+        score.right(y[:3])

@@ -82,3 +82,24 @@ def test_compare_names_what_was_counted():
     assert "on 280 and 280 clustered crystals" in uncertainty.compare(
         "x", a, "y", b, unit="clustered crystals"
     )
+
+
+def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_crystals():
+    # 8 crystals only A gets right, 1 only B, 11 both: p = 2 (C(9,8) + C(9,9)) / 2^9.
+    a = np.array([True] * 8 + [False] * 1 + [True] * 11)
+    b = np.array([False] * 8 + [True] * 1 + [True] * 11)
+    test = uncertainty.paired_test(a, b)
+    assert (test.n, test.only_a, test.only_b) == (20, 8, 1)
+    assert test.p_value == pytest.approx(2 * (9 + 1) / 2**9)
+    assert test.difference == pytest.approx(7 / 20) and test.low <= 7 / 20 <= test.high
+    assert test.apart()  # p = 0.039 and the interval excludes 0
+    sentence = uncertainty.compare_correct("A", a, "B", b)
+    assert sentence.startswith("A (95.0 %) is ahead of B (60.0 %) on the same 20 test crystals")
+    assert "A minus B is +35.0 points" in sentence and "p = 0.039" in sentence
+    # The same classifier twice, or one discordant pair: nothing to tell apart.
+    same = uncertainty.paired_test(a, a)
+    assert same.p_value == 1.0 and not same.apart()
+    one = uncertainty.compare_correct("A", np.array([True, True]), "B", np.array([True, False]))
+    assert "cannot be told apart" in one
+    with pytest.raises(ValueError, match="boolean arrays"):
+        uncertainty.paired_test([1, 0, 1], [0, 1, 1])
