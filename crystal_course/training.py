@@ -22,7 +22,7 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -490,6 +490,13 @@ class SweepResult:
         Classifier name -> ``(len(levels),)`` accuracy.
     n_structures : int
         Pristine structures damaged at every level.
+    models_right : dict of str to numpy.ndarray, optional
+        Classifier name -> ``(len(levels), n_structures)`` bool: structure by
+        structure, whether it was classified right (for paired comparisons,
+        :func:`crystal_course.uncertainty.compare_correct`).
+    spglib_right : numpy.ndarray, optional
+        ``(len(symprecs), len(levels), n_structures)`` bool: spglib's verdict
+        structure by structure (``spglib`` is its mean over the last axis).
     """
 
     defect: str
@@ -498,12 +505,15 @@ class SweepResult:
     spglib: np.ndarray
     models: dict
     n_structures: int
+    models_right: dict | None = field(default=None, compare=False, repr=False)
+    spglib_right: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _run_sweep(worker, structures, defect, levels, models, option, seed, n_jobs, progress, what):
     """Damage structure ``i`` at level ``j`` with ``worker`` (seed ``(seed, i, j)``) in
     parallel; score every model on the fingerprints. Returns the labels, the workers'
-    second outputs in task order (level-major) and each model's accuracy per level."""
+    second outputs in task order (level-major) and each model's per-structure correctness,
+    ``(levels, structures)`` bool."""
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
@@ -530,11 +540,11 @@ def _run_sweep(worker, structures, defect, levels, models, option, seed, n_jobs,
     results = list(tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} {what}"))
     images = np.stack([image for image, _ in results]).astype(np.float32)
     shape = (len(levels), len(structures))
-    accuracy = {}
+    right = {}
     for name, model in models.items():
         predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
-        accuracy[name] = (predicted.reshape(shape) == labels).mean(axis=1)
-    return labels, [second for _, second in results], accuracy
+        right[name] = predicted.reshape(shape) == labels
+    return labels, [second for _, second in results], right
 
 
 def defect_sweep(
@@ -587,13 +597,13 @@ def defect_sweep(
     from crystal_course.structures import check_symprecs
 
     symprecs = check_symprecs(symprecs)
-    labels, found, accuracy = _run_sweep(
+    labels, found, right = _run_sweep(
         sweep_item, structures, defect, levels, models, symprecs, seed, n_jobs, progress, "sweep"
     )
-    found = np.array(found, dtype=float)  # (tasks, symprecs)
-    shape = (len(levels), len(structures))
-    spglib = found.T.reshape(len(symprecs), *shape).mean(axis=2)
-    return SweepResult(defect, tuple(levels), tuple(symprecs), spglib, accuracy, len(structures))
+    found = np.array(found, dtype=bool).T.reshape(len(symprecs), len(levels), len(structures))
+    return SweepResult(defect, tuple(levels), tuple(symprecs), found.mean(axis=2),
+                       {name: r.mean(axis=1) for name, r in right.items()}, len(structures),
+                       right, found)  # fmt: skip
 
 
 def practical_sweep(
@@ -630,7 +640,7 @@ def practical_sweep(
     from crystal_course.structures import check_symprec
 
     symprec = check_symprec(symprec)
-    labels, classes, accuracy = _run_sweep(
+    labels, classes, right = _run_sweep(
         practical_item,
         structures,
         defect,
@@ -642,9 +652,10 @@ def practical_sweep(
         progress,
         "(as found)",
     )
-    shape = (len(levels), len(structures))
-    spglib = (np.array(classes).reshape(shape) == labels).mean(axis=1)[None]
-    return SweepResult(defect, tuple(levels), (symprec,), spglib, accuracy, len(structures))
+    spglib = (np.array(classes).reshape(len(levels), len(structures)) == labels)[None]
+    return SweepResult(defect, tuple(levels), (symprec,), spglib.mean(axis=2),
+                       {name: r.mean(axis=1) for name, r in right.items()}, len(structures),
+                       right, spglib)  # fmt: skip
 
 
 REAL_ELEMENT_CONDITIONS: dict[str, dict[str, float]] = {

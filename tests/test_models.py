@@ -233,6 +233,12 @@ def test_defect_sweep_damages_the_same_structures_as_identification_rates():
     np.testing.assert_array_equal(sweep.spglib[:, 0], 1.0)
     assert sweep.models["shipped"].shape == (2,) and sweep.models["shipped"][0] == 1.0
     assert sweep.n_structures == 7 and sweep.levels == (0.0, 0.3)
+    # Crystal by crystal, for paired tests: the per-level means are their averages.
+    assert sweep.spglib_right.shape == (2, 2, 7) and sweep.spglib_right.dtype == bool
+    np.testing.assert_array_equal(sweep.spglib_right.mean(axis=2), sweep.spglib)
+    assert sweep.models_right["shipped"].shape == (2, 7)
+    np.testing.assert_array_equal(sweep.models_right["shipped"].mean(axis=1),
+                                  sweep.models["shipped"])  # fmt: skip
     with pytest.raises(ValueError, match="defect"):
         training.defect_sweep(fresh, "strain", levels, {"m": model}, progress=False)
     with pytest.raises(TypeError, match="dict"):
@@ -268,6 +274,10 @@ def test_practical_sweep_scores_cnn_and_spglib_on_the_same_labels():
     assert sweep.symprecs == (0.1,) and sweep.spglib.shape == (1, 2)
     assert sweep.spglib[0, 0] == 1.0 and sweep.spglib[0, 1] == 0.0
     assert sweep.models["shipped"][0] >= 6 / 7  # pristine, re-standardised: as in training
+    assert sweep.spglib_right.shape == (1, 2, 7)
+    np.testing.assert_array_equal(sweep.spglib_right.mean(axis=2), sweep.spglib)
+    np.testing.assert_array_equal(sweep.models_right["shipped"].mean(axis=1),
+                                  sweep.models["shipped"])  # fmt: skip
     with pytest.raises(ValueError, match="defect"):
         training.practical_sweep(fresh, "strain", [0.1], {"m": model}, progress=False)
 
