@@ -558,9 +558,6 @@ def _resume(
             chunk = path / name
             if chunk.exists() and _sha256(chunk) == entry["sha256"]:
                 manifest["chunks"][name] = entry
-        if all(name in manifest["chunks"] for name in own - {MANIFEST}):
-            manifest.clear()  # complete: the dataset is left as it is, manifest included
-            manifest.update(old)
     return [item for item in plan if item[0] not in manifest["chunks"]]
 
 

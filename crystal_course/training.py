@@ -47,12 +47,6 @@ def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None
             )
 
 
-def _check_finite(array: np.ndarray, name: str) -> None:
-    from crystal_course.models import check_finite
-
-    check_finite(array, name)
-
-
 def _check_converged(history) -> None:
     """After fitting: a non-finite loss stopped the run (TerminateOnNaN); say so."""
     losses = history.history.get("loss", [])
@@ -269,9 +263,11 @@ def evaluate(
     -----
     Introduced in Chapter 3.
     """
+    from crystal_course.models import check_finite
+
     _check_arrays(model, x, y)
     probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    _check_finite(probabilities, "the model's outputs")
+    check_finite(probabilities, "the model's outputs")
     predicted = probabilities.argmax(axis=1)
     n_classes = model.output_shape[-1]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -351,6 +347,8 @@ def top_k_accuracy(probabilities: np.ndarray, y, k: int = 1) -> float:
     -----
     Introduced in Chapter 6.
     """
+    from crystal_course.models import check_finite
+
     probabilities = np.asarray(probabilities)
     y = np.asarray(y)
     if probabilities.ndim != 2 or y.shape != (len(probabilities),):
@@ -359,7 +357,7 @@ def top_k_accuracy(probabilities: np.ndarray, y, k: int = 1) -> float:
         )
     if not 1 <= k <= probabilities.shape[1]:
         raise ValueError(f"k must be in [1, {probabilities.shape[1]}], got {k!r}")
-    _check_finite(probabilities, "probabilities")
+    check_finite(probabilities, "probabilities")
     if (
         y.dtype.kind not in "iu"
         or y.min(initial=0) < 0
@@ -431,9 +429,9 @@ def train_msdn(
     """
     import tensorflow as tf
 
-    from crystal_course.models import msdn_inputs
+    from crystal_course.models import check_finite, msdn_inputs
 
-    _check_finite(np.asarray(shaped), "shaped")
+    check_finite(np.asarray(shaped), "shaped")
     inputs = msdn_inputs(shaped)
     y = np.asarray(y)
     n_classes = model.output_shape[0][-1]
