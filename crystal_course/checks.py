@@ -389,12 +389,12 @@ def check_breaking_level(answer: float, sweep, symprec: float = 0.1) -> float:
     ----------
     answer : float
         The student's level (fraction, as in ``sweep.levels``).
-    sweep : crystal_course.training.SweepResult
+    sweep : crystal_course.evaluation.SweepResult
         The chapter's sweep.
     symprec : float
         Which spglib tolerance of the sweep.
     """
-    from crystal_course.training import SweepResult
+    from crystal_course.evaluation import SweepResult
 
     if not isinstance(sweep, SweepResult):
         raise TypeError(

@@ -185,55 +185,6 @@ def _item(config: DatasetConfig, split: str, cls: int, parent: int):
     return fingerprint(atoms), meta
 
 
-def sweep_item(atoms, defect: str, level: float, seed: tuple, symprecs):
-    """Damage one structure; return its fingerprint and spglib's verdicts.
-
-    The worker of :func:`crystal_course.training.defect_sweep`. It lives here,
-    away from Keras, so worker processes do not import TensorFlow.
-
-    Returns
-    -------
-    fingerprint : numpy.ndarray
-        ``(64, 64, 3)``.
-    found : list of bool
-        Whether spglib still finds ``atoms.info["space_group"]`` at each tolerance.
-
-    Notes
-    -----
-    Introduced in Chapter 3.
-    """
-    from crystal_course.structures import damage, damage_seed, identified
-
-    damaged = damage(atoms, defect, level, damage_seed(*seed))
-    return fingerprint(damaged), identified(damaged, atoms.info["space_group"], symprecs)
-
-
-def practical_item(atoms, defect: str, level: float, seed: tuple, symprec: float):
-    """Damage one structure, then view it as a user would; fingerprint and spglib's class.
-
-    The worker of :func:`crystal_course.training.practical_sweep` (away from Keras,
-    like :func:`sweep_item`). The damage is the same as in :func:`sweep_item` for the
-    same seed; the arbitrary orientation comes from the same stream afterwards.
-
-    Returns
-    -------
-    fingerprint : numpy.ndarray
-        ``(64, 64, 3)`` of :func:`crystal_course.structures.practitioner_view`.
-    spglib_class : int
-        :func:`crystal_course.structures.spglib_class` of the damaged crystal.
-
-    Notes
-    -----
-    Introduced in Chapter 3.
-    """
-    from crystal_course.structures import damage, damage_seed, practitioner_view, spglib_class
-
-    rng = damage_seed(*seed)
-    damaged = damage(atoms, defect, level, rng)
-    view = practitioner_view(damaged, rng, symprec)
-    return fingerprint(view), spglib_class(damaged, symprec)
-
-
 def _chunk(config: DatasetConfig, split: str, keys: list[tuple[int, int]]) -> dict:
     results = [_item(config, split, cls, parent) for cls, parent in keys]
     meta = np.array([m for _, m in results], dtype=float)

@@ -813,6 +813,7 @@ def sample_structure(
     displacements: float = 0.0,
     n_atoms: int = 250,
     standardise: bool = True,
+    skew: bool = False,
 ) -> Atoms:
     """One structure through the whole 2018 pipeline.
 
@@ -841,6 +842,10 @@ def sample_structure(
         ``False`` skips spglib's standard conventional cell: the supercell is
         built from the randomly rotated cell, so the crystal keeps a random
         orientation (Chapter 3's look beyond the paper).
+    skew : bool, default False
+        Build the supercell of the standard cell with :func:`skewed_supercell`
+        instead of :func:`supercell`: a box whose edges lie along no low-index
+        direction (Chapter 3's practitioner's contest).
 
     Returns
     -------
@@ -856,17 +861,61 @@ def sample_structure(
     if element is None:
         element = str(rng.choice(ELEMENTS))
     cell = build_prototype(proto, element, rng, c_over_a=c_over_a)
-    return _pipeline(cell, rng, element, vacancies, displacements, n_atoms, standardise)
+    return _pipeline(cell, rng, element, vacancies, displacements, n_atoms, standardise, skew)
 
 
-def _pipeline(cell, rng, element, vacancies, displacements, n_atoms, standardise=True) -> Atoms:
+def _pipeline(
+    cell, rng, element, vacancies, displacements, n_atoms, standardise=True, skew=False
+) -> Atoms:
     """Rotate -> standard conventional cell -> supercell -> vacancies -> displacements."""
     info = dict(cell.info)
     rotated = random_rotation(cell, rng)
-    atoms = supercell(standard_conventional_cell(rotated) if standardise else rotated, n_atoms)
+    base = standard_conventional_cell(rotated) if standardise else rotated
+    atoms = skewed_supercell(base, n_atoms, rng) if skew else supercell(base, n_atoms)
     atoms = add_displacements(add_vacancies(atoms, vacancies, rng), displacements, rng)
     atoms.info.update(info, element=element, vacancies=vacancies, displacements=displacements)
     return atoms
+
+
+def pipeline(
+    cell: Atoms,
+    rng: np.random.Generator | int | None = None,
+    *,
+    vacancies: float = 0.0,
+    displacements: float = 0.0,
+    n_atoms: int = 250,
+) -> Atoms:
+    """Any periodic crystal through the 2018 pipeline, as :func:`sample_structure` does.
+
+    Random rotation -> spglib's standard conventional cell -> supercell of about
+    ``n_atoms`` -> vacancies -> displacements. For crystals that are not one of the
+    course's prototypes: compounds, strained elements, other space groups.
+
+    Parameters
+    ----------
+    cell : ase.Atoms
+        A periodic crystal (any cell of it); its ``info`` is kept.
+    rng : numpy.random.Generator, int or None
+        Source of the rotation and the defects.
+    vacancies : float, default 0
+        Vacancy fraction.
+    displacements : float, default 0
+        Displacement sigma as a fraction of the nearest-neighbour distance.
+    n_atoms : int, default 250
+        Target cluster size.
+
+    Returns
+    -------
+    ase.Atoms
+        With ``info["element"]`` the chemical formula of ``cell``.
+
+    Notes
+    -----
+    Introduced in Chapter 3 (crystals outside the training distribution).
+    """
+    check_atoms(cell)
+    return _pipeline(cell, _as_rng(rng), cell.get_chemical_formula(), vacancies,
+                     displacements, n_atoms)  # fmt: skip
 
 
 @functools.cache
@@ -1015,7 +1064,7 @@ def damage(atoms: Atoms, defect: str, level: float, rng: np.random.Generator | i
 def damage_seed(seed: int, structure: int, level: int) -> np.random.Generator:
     """The random stream of structure ``structure`` at level index ``level`` of a sweep.
 
-    :func:`identification_rates` and :func:`crystal_course.training.defect_sweep`
+    :func:`identification_rates` and :func:`crystal_course.evaluation.defect_sweep`
     both use it, so they damage the very same structures in the very same way.
 
     Notes
@@ -1034,7 +1083,8 @@ def practitioner_view(
     rng: np.random.Generator | int | None,
     symprec: float = PRACTICAL_SYMPREC,
     n_atoms: int = 250,
-) -> Atoms:
+    details: bool = False,
+):
     """What a user can feed the CNN: a damaged crystal as found, standardised by spglib.
 
     The 2018 protocol standardises a crystal *before* damaging it, which only a
@@ -1054,23 +1104,196 @@ def practitioner_view(
         spglib's tolerance, in Å.
     n_atoms : int, default 250
         Target cluster size when spglib finds a smaller cell than ``damaged``.
+    details : bool, default False
+        Also return the group spglib found and the edges of its standard cell.
 
     Returns
     -------
-    ase.Atoms
+    view : ase.Atoms
         With ``damaged``'s ``info``.
+    group : int
+        Only with ``details``: the space-group number spglib found.
+    edges : numpy.ndarray
+        Only with ``details``: ``(3, 3)``, rows the edges of spglib's standard cell in
+        ``damaged``'s frame (Å), before any rotation: spglib's basis is
+        ``(a, b, c) P^-1``, P its transformation matrix.
 
     Notes
     -----
     Introduced in Chapter 3.
     """
     symprec = check_symprec(symprec)
-    found = standard_conventional_cell(random_rotation(damaged, rng), symprec=symprec)
+    rotated = random_rotation(damaged, rng)
+    dataset = _spglib(spglib.get_symmetry_dataset, spglib_cell(rotated), symprec=symprec)
+    found = Atoms(numbers=dataset.std_types, cell=dataset.std_lattice,
+                  scaled_positions=dataset.std_positions, pbc=True)  # fmt: skip
     # A smaller cell means spglib found translations: rebuild the cluster from it.
     # Otherwise the damaged crystal itself is the cell, now in its group's orientation.
     atoms = supercell(found, n_atoms) if len(found) < len(damaged) else found
     atoms.info = dict(damaged.info)
-    return atoms
+    if not details:
+        return atoms
+    edges = np.linalg.inv(dataset.transformation_matrix).T @ np.array(damaged.cell)
+    return atoms, int(dataset.number), edges
+
+
+LOW_INDEX = 2
+"""Largest |u|, |v|, |w| of the lattice directions [uvw] :func:`misalignment` avoids."""
+
+
+@functools.cache
+def _low_index_directions(max_index: int) -> np.ndarray:
+    steps = range(-max_index, max_index + 1)
+    grid = np.array(np.meshgrid(steps, steps, steps, indexing="ij")).reshape(3, -1).T
+    return grid[np.any(grid != 0, axis=1)].astype(float)
+
+
+def misalignment(vectors, lattice, max_index: int = LOW_INDEX) -> np.ndarray:
+    """Angle from each vector to the nearest low-index direction of a lattice.
+
+    Parameters
+    ----------
+    vectors : array_like
+        ``(k, 3)`` Cartesian vectors (Å), e.g. the edges of a box.
+    lattice : array_like
+        ``(3, 3)`` rows a, b, c of the crystal's conventional cell, in the frame of
+        ``vectors`` (Å).
+    max_index : int, default 2
+        Directions ``[uvw] = u a + v b + w c`` with ``|u|, |v|, |w| <= max_index``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k,)`` angles in degrees, 0 to 90: 0 means the vector lies along one of
+        those directions, so a fingerprint taken in a box with that edge sees a
+        low-index zone of the crystal.
+
+    Notes
+    -----
+    Introduced in Chapter 3 (the practitioner's contest).
+    """
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=float))
+    lattice = np.asarray(lattice, dtype=float)
+    if vectors.shape[-1] != 3 or lattice.shape != (3, 3):
+        raise ValueError(
+            f"vectors must be (k, 3) and lattice (3, 3), got {vectors.shape} and {lattice.shape}"
+        )
+    directions = _low_index_directions(int(max_index)) @ lattice
+    directions /= np.linalg.norm(directions, axis=1)[:, None]
+    units = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    cosine = np.abs(units @ directions.T).max(axis=1)
+    return np.degrees(np.arccos(np.clip(cosine, 0.0, 1.0)))
+
+
+SKEW_MARGIN = 11.0
+"""Smallest angle (degrees) from an edge of a :func:`skewed_supercell` to a low-index
+lattice direction: a degree above the 10 degrees the course checks, for spglib's own
+reductions of the box."""
+
+
+def skewed_supercell(
+    cell: Atoms,
+    n_atoms: int = 250,
+    rng: np.random.Generator | int | None = None,
+    margin: float = SKEW_MARGIN,
+    max_tries: int = 20_000,
+) -> Atoms:
+    """A supercell whose box says nothing about the lattice.
+
+    The box is spanned by three integer combinations of the primitive cell's
+    vectors, drawn at random until every edge lies more than ``margin`` degrees
+    from every lattice direction [uvw] with ``|u|, |v|, |w| <= 2``
+    (:func:`misalignment`), the edges are nearly orthogonal (|cos| <= 0.45) and
+    the box holds 0.8 to 1.25 x ``n_atoms``. The same holds for the Niggli- and
+    Delaunay-reduced cells of the box (spglib's reductions), which is what spglib
+    returns as the "standard" cell of a crystal it finds no symmetry in. A diagonal
+    supercell, of the conventional or of the primitive cell, keeps low-index edges
+    (a primitive fcc cell has <110> edges).
+
+    Parameters
+    ----------
+    cell : ase.Atoms
+        The crystal's standard conventional cell (e.g. from
+        :func:`standard_conventional_cell`).
+    n_atoms : int, default 250
+        Target number of atoms.
+    rng : numpy.random.Generator, int or None
+        Source of the integer combinations.
+    margin : float, default 11
+        Smallest angle (degrees) from an edge to a low-index direction.
+    max_tries : int, default 20000
+        Random draws before giving up.
+
+    Returns
+    -------
+    ase.Atoms
+        The supercell, with ``cell``'s ``info`` and ``info["conventional_cell"]``
+        (the rows a, b, c of ``cell``, Å, in the frame of the supercell).
+
+    Raises
+    ------
+    RuntimeError
+        If no box is found within ``max_tries`` draws.
+
+    Notes
+    -----
+    Introduced in Chapter 3 (the practitioner's contest).
+    """
+    from ase.build import make_supercell
+
+    check_atoms(cell)
+    n_atoms = check_n_atoms(n_atoms)
+    rng = _as_rng(rng)
+    conventional = np.array(cell.cell)
+    lattice, scaled, numbers = _spglib(
+        spglib.standardize_cell, spglib_cell(cell), to_primitive=True, no_idealize=True,
+        symprec=1e-3,
+    )  # fmt: skip
+    primitive = Atoms(numbers=numbers, cell=lattice, scaled_positions=scaled, pbc=True)
+    n_cells = n_atoms / len(primitive)
+    steps = np.arange(-8, 9)
+    grid = np.array(np.meshgrid(steps, steps, steps, indexing="ij")).reshape(3, -1).T
+    grid = grid[np.any(grid != 0, axis=1)]
+    vectors = grid @ lattice
+    lengths = np.linalg.norm(vectors, axis=1)
+    side = (n_cells * abs(np.linalg.det(lattice))) ** (1 / 3)
+    keep = (misalignment(vectors, conventional) > margin) & (lengths > 0.7 * side)
+    keep &= lengths < 1.4 * side
+    candidates = grid[keep]
+    if len(candidates) < 3:
+        raise RuntimeError(f"no lattice vector of length about {side:.1f} Å avoids the "
+                           f"low-index directions by {margin} degrees")  # fmt: skip
+    for _ in range(max_tries):
+        matrix = candidates[rng.choice(len(candidates), 3, replace=False)]
+        det = np.linalg.det(matrix)
+        if not 0.8 * n_cells <= abs(det) <= 1.25 * n_cells:
+            continue
+        box = matrix @ lattice
+        units = box / np.linalg.norm(box, axis=1)[:, None]
+        if np.abs(units @ units.T)[np.triu_indices(3, 1)].max() > 0.45:
+            continue
+        try:
+            reduced = [_spglib(spglib.niggli_reduce, box), _spglib(spglib.delaunay_reduce, box)]
+        except ValueError:  # spglib could not reduce it: draw another
+            continue
+        if any(misalignment(r, conventional).min() <= margin for r in reduced):
+            continue
+        if det < 0:
+            matrix = -matrix
+        atoms = make_supercell(primitive, matrix)
+        atoms.info = dict(cell.info, conventional_cell=conventional.tolist())
+        return atoms
+    raise RuntimeError(f"no skewed supercell of about {n_atoms} atoms in {max_tries} draws")
+
+
+def spglib_group_class(group: int) -> int:
+    """The class of :data:`CLASSES` of a space-group number, or -1 for any other group.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    return class_index(group) if group in _CLASS_OF_GROUP else -1
 
 
 def spglib_class(atoms: Atoms, symprec: float = PRACTICAL_SYMPREC) -> int:
@@ -1088,7 +1311,7 @@ def spglib_class(atoms: Atoms, symprec: float = PRACTICAL_SYMPREC) -> int:
         group = space_group(atoms, symprec=symprec)
     except ValueError:  # spglib found nothing at all
         return -1
-    return class_index(group) if group in _CLASS_OF_GROUP else -1
+    return spglib_group_class(group)
 
 
 def reference_structure(space_group_number: int, n_atoms: int = 250) -> Atoms:

@@ -218,87 +218,6 @@ def test_mixed_precision_computes_in_float16_but_answers_in_float32():
     assert ziletti_cnn().get_layer("conv1").compute_dtype == "float32"
 
 
-def test_defect_sweep_damages_the_same_structures_as_identification_rates():
-    from crystal_course.structures import identification_rates, sample_classes
-
-    fresh, labels = sample_classes(1, seed=4, n_atoms=60)
-    assert len(fresh) == 7 and labels.tolist() == list(range(7))
-    model = models.load_pretrained()
-    levels = [0.0, 0.3]
-    sweep = training.defect_sweep(
-        fresh, "vacancies", levels, {"shipped": model}, seed=3, n_jobs=2, progress=False
-    )
-    rates = identification_rates(fresh, "vacancies", levels, seed=3, n_jobs=1, progress=False)
-    np.testing.assert_array_equal(sweep.spglib, rates)  # same damage, same verdicts
-    np.testing.assert_array_equal(sweep.spglib[:, 0], 1.0)
-    assert sweep.models["shipped"].shape == (2,) and sweep.models["shipped"][0] == 1.0
-    assert sweep.n_structures == 7 and sweep.levels == (0.0, 0.3)
-    # Crystal by crystal, for paired tests: the per-level means are their averages.
-    assert sweep.spglib_right.shape == (2, 2, 7) and sweep.spglib_right.dtype == bool
-    np.testing.assert_array_equal(sweep.spglib_right.mean(axis=2), sweep.spglib)
-    assert sweep.models_right["shipped"].shape == (2, 7)
-    np.testing.assert_array_equal(sweep.models_right["shipped"].mean(axis=1),
-                                  sweep.models["shipped"])  # fmt: skip
-    with pytest.raises(ValueError, match="defect"):
-        training.defect_sweep(fresh, "strain", levels, {"m": model}, progress=False)
-    with pytest.raises(TypeError, match="dict"):
-        training.defect_sweep(fresh, "vacancies", levels, model, progress=False)
-    with pytest.raises(ValueError, match="outputs"):
-        training.defect_sweep(fresh, "vacancies", levels, {"m": ziletti_cnn(n_classes=2)})
-
-
-def test_practical_sweep_scores_cnn_and_spglib_on_the_same_labels():
-    from ase.build import bulk
-
-    from crystal_course.structures import (
-        class_index,
-        damage,
-        practitioner_view,
-        sample_classes,
-        spglib_class,
-    )
-
-    assert spglib_class(bulk("Mg")) == class_index(194)
-    assert spglib_class(bulk("Bi")) == class_index(166) == class_index(194)  # merged class
-    fresh, _ = sample_classes(1, seed=4, n_atoms=60)
-    holed = damage(fresh[0], "vacancies", 0.3, 0)
-    assert spglib_class(holed) == -1  # no group of the eight: wrong for every label
-    view = practitioner_view(holed, 1)  # no symmetry left: the damaged crystal, reoriented
-    assert len(view) == len(holed) and view.info["space_group"] == fresh[0].info["space_group"]
-    pristine = practitioner_view(fresh[0], 1, n_atoms=60)  # symmetry found: rebuilt
-    assert 40 <= len(pristine) <= 120
-    model = models.load_pretrained()
-    sweep = training.practical_sweep(
-        fresh, "vacancies", [0.0, 0.3], {"shipped": model}, seed=3, n_jobs=2, progress=False
-    )
-    assert sweep.symprecs == (0.1,) and sweep.spglib.shape == (1, 2)
-    assert sweep.spglib[0, 0] == 1.0 and sweep.spglib[0, 1] == 0.0
-    assert sweep.models["shipped"][0] >= 6 / 7  # pristine, re-standardised: as in training
-    assert sweep.spglib_right.shape == (1, 2, 7)
-    np.testing.assert_array_equal(sweep.spglib_right.mean(axis=2), sweep.spglib)
-    np.testing.assert_array_equal(sweep.models_right["shipped"].mean(axis=1),
-                                  sweep.models["shipped"])  # fmt: skip
-    with pytest.raises(ValueError, match="defect"):
-        training.practical_sweep(fresh, "strain", [0.1], {"m": model}, progress=False)
-
-
-def test_real_element_test_reports_every_class_and_condition():
-    from crystal_course.structures import CLASSES
-
-    table = training.real_element_test(models.load_pretrained(), per_element=1, progress=False)
-    assert len(table) == len(CLASSES) * len(training.REAL_ELEMENT_CONDITIONS)
-    assert set(table["class"]) == set(CLASSES)
-    pristine = table[table.condition == "pristine"].set_index("class")
-    for cubic in ("fcc (225)", "bcc (229)"):  # one geometry each: the shipped model is sure
-        assert pristine.loc[cubic, "accuracy"].value == 1.0
-    assert (
-        pristine.loc["fcc (225)", "accuracy"].n
-        == pristine.loc["fcc (225)", "elements"].count(",") + 1
-    )
-    with pytest.raises(ValueError, match="per_element"):
-        training.real_element_test(models.load_pretrained(), per_element=0)
-
-
 def test_plots_label_their_axes():
     import matplotlib
 
@@ -316,17 +235,6 @@ def test_plots_label_their_axes():
     assert "87.5 %" in ax.get_title() and ax.get_xlabel() == "predicted class"
     with pytest.raises(ValueError, match="confusion"):
         training.plot_confusion(np.zeros((3, 3)), ["a", "b"])
-    sweep = training.SweepResult(
-        "displacements",
-        (0.0, 0.01),
-        (1e-3, 0.1),
-        np.array([[1, 0], [1, 0.5]]),
-        {"cnn": np.array([1.0, 1.0])},
-        4,
-    )
-    ax = training.plot_sweep(sweep)
-    assert "NN" in ax.get_xlabel() and len(ax.get_lines()) == 3
-    assert len(ax.collections) == 3  # a Wilson band per curve
 
 
 def _training_error(*argv) -> tuple[int, str]:

@@ -339,7 +339,7 @@ def test_real_elements_cover_every_class_with_measured_structures():
 _BAD_TOLERANCE_PROBES = """
 import math, sys
 import numpy as np
-from crystal_course import models, structures, training
+from crystal_course import evaluation, models, structures
 atoms = structures.reference_structure(225, n_atoms=32)
 atoms.info["space_group"] = 225
 calls = {
@@ -351,7 +351,7 @@ calls = {
     "identification_rates": lambda s: structures.identification_rates(
         [atoms], "vacancies", [0.1], symprecs=(s,), n_jobs=1, progress=False),
     "predict_structures": lambda s: models.predict_structures([atoms], model=None, symprec=s),
-    "practical_sweep": lambda s: training.practical_sweep([atoms], "vacancies", [0.1], {}, s),
+    "practical_sweep": lambda s: evaluation.practical_sweep([atoms], "vacancies", [0.1], {}, s),
 }
 for bad in (-1, 0, 0.0, -0.0, math.nan, math.inf, np.float64("nan"), "0.1", None, True):
     for name, call in calls.items():
@@ -405,3 +405,56 @@ def test_one_limit_on_atoms_wherever_a_structure_or_a_size_enters():
         diffraction.fingerprint(huge)
     with pytest.raises(ValueError, match="positive integer"):
         structures.check_n_atoms(0)
+
+
+def test_misalignment_measures_the_angle_to_the_nearest_low_index_direction():
+    cubic = np.eye(3) * 4.0
+    np.testing.assert_allclose(structures.misalignment([[1, 1, 0], [0, 0, 5]], cubic), 0,
+                               atol=1e-5)  # fmt: skip
+    # [3, 1, 0] is 8.1 degrees from [2, 1, 0] and farther from every other direction.
+    expected = np.degrees(np.arccos(7 / np.sqrt(10 * 5)))
+    np.testing.assert_allclose(structures.misalignment([[3, 1, 0]], cubic), expected)
+    with pytest.raises(ValueError, match="lattice"):
+        structures.misalignment([[1, 0, 0]], np.eye(2))
+
+
+def test_skewed_supercell_has_no_low_index_edge_nor_reduced_edge():
+    import spglib
+
+    for group in (225, 227, 194, 141):
+        cell = structures.build_prototype(group, "Cu", 0)
+        box = structures.skewed_supercell(cell, 250, rng=1)
+        conventional = np.array(box.info["conventional_cell"])
+        np.testing.assert_allclose(conventional, np.array(cell.cell))
+        assert 0.8 * 250 <= len(box) <= 1.25 * 250 + len(cell)
+        assert structures.space_group(box) == group  # the same crystal, another box
+        for edges in (box.cell, structures._spglib(spglib.niggli_reduce, box.cell),
+                      structures._spglib(spglib.delaunay_reduce, box.cell)):  # fmt: skip
+            assert structures.misalignment(edges, conventional).min() > structures.SKEW_MARGIN
+        # A diagonal supercell keeps the lattice's axes as its edges.
+        assert structures.misalignment(structures.supercell(cell).cell, conventional).max() < 1e-6
+    again = structures.skewed_supercell(cell, 250, rng=1)
+    np.testing.assert_array_equal(again.positions, box.positions)  # seeded
+    with pytest.raises(RuntimeError, match="draws"):
+        structures.skewed_supercell(cell, 250, rng=1, max_tries=0)
+
+
+def test_practitioner_view_details_give_spglib_s_cell_in_the_crystal_s_frame():
+    atoms = structures.sample_structure(225, 0, n_atoms=100, skew=True)
+    view, group, edges = structures.practitioner_view(atoms, 2, details=True)
+    assert group == 225 and len(view) >= 100
+    # Pristine: spglib's standard cell is the conventional cube, in the crystal's own frame.
+    conventional = np.array(atoms.info["conventional_cell"])
+    assert structures.misalignment(edges, conventional).max() < 1e-3
+    np.testing.assert_allclose(np.linalg.norm(edges, axis=1), np.linalg.norm(conventional, axis=1),
+                               rtol=1e-3)  # fmt: skip
+    plain = structures.practitioner_view(atoms, 2)
+    np.testing.assert_allclose(plain.positions, view.positions)
+
+
+def test_pipeline_takes_any_crystal_to_a_standard_supercell():
+    from ase.build import bulk
+
+    atoms = structures.pipeline(bulk("NaCl", "rocksalt", a=5.64), 0, vacancies=0.1)
+    assert atoms.info["element"] == "ClNa" and atoms.info["vacancies"] == 0.1
+    assert 180 <= len(atoms) <= 260

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crystal_course import training, uncertainty
+from crystal_course import uncertainty
 
 
 def test_wilson_interval_matches_the_closed_form():
@@ -46,21 +46,6 @@ def test_compare_ranks_only_separated_intervals():
     assert text.startswith("CNN (100.0 %) is ahead of centroid (28.6 %)")
     with pytest.raises(ValueError, match="1-D label arrays"):
         uncertainty.from_predictions([1, 2], [1])
-
-
-def test_pixel_baselines_score_every_split():
-    rng = np.random.default_rng(0)
-    centres = rng.random((3, 8, 8, 3)).astype(np.float32)
-    y = np.repeat(np.arange(3), 10)
-    x = centres[y] + 0.05 * rng.standard_normal((30, 8, 8, 3)).astype(np.float32)
-    noise = rng.random((30, 8, 8, 3)).astype(np.float32)
-    results = training.pixel_baselines(x, y, {"same": (x, y), "noise": (noise, y)}, seed=0)
-    assert set(results) == set(training.PIXEL_BASELINES)
-    for method in results.values():
-        assert method["same"].value == 1.0  # well-separated classes: trivially right
-        assert method["noise"].n == 30 and method["noise"].value < 0.7
-    with pytest.raises(ValueError, match="x_train"):
-        training.pixel_baselines(x.reshape(30, -1), y, {})
 
 
 def test_paired_difference_and_its_sentence():

@@ -1,0 +1,702 @@
+"""Evaluating the classifiers of Chapter 3: baselines, contests against spglib, and
+test sets inside and outside the training distribution.
+
+Which question each test answers:
+
+- :func:`pixel_baselines`: are the test sets hard at all? (classifiers that know
+  nothing about images, on raw pixels)
+- :func:`defect_sweep`: the 2018 protocol. Can the fingerprint of a damaged crystal,
+  put in the standard orientation *before* the damage, still be classified?
+- :func:`practical_sweep`: the practitioner's contest. Given a damaged crystal as
+  found (a box whose edges say nothing about the lattice, in an arbitrary
+  orientation), which tool names its class, spglib alone or spglib then the CNN?
+- :func:`real_element_test`: are the prototypes the real structures? In distribution
+  by construction: after the nearest-neighbour rescaling, a cubic element *is* the
+  training geometry.
+- :func:`out_of_distribution_test`: what does the CNN key on? Compounds whose group
+  is one of the classes, elements strained beyond the sampled c/a, and groups the
+  CNN does not know.
+
+The workers (:func:`sweep_item`, :func:`practical_item`) run in child processes;
+this module does not import Keras, so they do not import TensorFlow.
+
+Introduced in Chapter 3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ase import Atoms
+
+from crystal_course.diffraction import fingerprint
+
+if TYPE_CHECKING:  # annotations only: importing Keras here would load TensorFlow in workers
+    import keras
+
+PIXEL_BASELINES = ("nearest centroid", "logistic regression")
+"""The trivial classifiers :func:`pixel_baselines` fits on raw fingerprint pixels."""
+
+
+def pixel_baselines(
+    x_train: np.ndarray, y_train, tests: dict, seed: int = 0
+) -> dict[str, dict[str, object]]:
+    """Two classifiers that know nothing about images, fitted on the raw pixels.
+
+    A fingerprint is flattened to one vector of ``height x width x 3`` pixels.
+    *Nearest centroid* (scikit-learn's ``NearestCentroid``) assigns the class whose
+    mean training fingerprint is closest; *logistic regression* is a linear model
+    of the standardised pixels. If they do as well as the CNN, the test sets are
+    too easy to say anything about the CNN.
+
+    Parameters
+    ----------
+    x_train : numpy.ndarray
+        ``(N, height, width, 3)`` training fingerprints.
+    y_train : array_like of int
+        ``(N,)`` class labels.
+    tests : dict of str to (x, y)
+        Test split name -> fingerprints and labels.
+    seed : int, default 0
+        Seed of the logistic regression's solver.
+
+    Returns
+    -------
+    dict
+        Method (one of :data:`PIXEL_BASELINES`) -> split -> accuracy with its Wilson
+        interval (:class:`crystal_course.uncertainty.Accuracy`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from crystal_course.uncertainty import from_predictions
+
+    x_train = np.asarray(x_train, dtype=np.float32)
+    if x_train.ndim != 4:
+        raise ValueError(f"x_train must be (N, height, width, channels), got {x_train.shape}")
+    flat = x_train.reshape(len(x_train), -1)
+    classifiers = {
+        "nearest centroid": NearestCentroid(),
+        "logistic regression": make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
+        ),
+    }
+    results = {}
+    for name, classifier in classifiers.items():
+        classifier.fit(flat, np.asarray(y_train))
+        results[name] = {
+            split: from_predictions(
+                classifier.predict(np.asarray(x, dtype=np.float32).reshape(len(x), -1)), y
+            )
+            for split, (x, y) in tests.items()
+        }
+    return results
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Accuracy against defect level for spglib and for classifiers, on the same structures.
+
+    Attributes
+    ----------
+    defect : str
+        ``"vacancies"`` or ``"displacements"``.
+    levels : tuple of float
+        Vacancy fractions, or displacement sigmas as fractions of the NN distance.
+    symprecs : tuple of float
+        spglib tolerances (Å).
+    spglib : numpy.ndarray
+        ``(len(symprecs), len(levels))`` share of structures whose space group
+        spglib still finds.
+    models : dict of str to numpy.ndarray
+        Classifier name -> ``(len(levels),)`` accuracy.
+    n_structures : int
+        Pristine structures damaged at every level.
+    models_right : dict of str to numpy.ndarray, optional
+        Classifier name -> ``(len(levels), n_structures)`` bool: structure by
+        structure, whether it was classified right (for paired comparisons,
+        :func:`crystal_course.uncertainty.compare_correct`).
+    spglib_right : numpy.ndarray, optional
+        ``(len(symprecs), len(levels), n_structures)`` bool: spglib's verdict
+        structure by structure (``spglib`` is its mean over the last axis).
+    edge_angles : numpy.ndarray, optional
+        Practitioner's contest only (:func:`practical_sweep`): ``(len(levels),
+        n_structures)`` smallest angle (degrees) from an edge of the damaged box, or
+        of the cell spglib returned where its class was wrong, to a low-index lattice
+        direction.
+    """
+
+    defect: str
+    levels: tuple[float, ...]
+    symprecs: tuple[float, ...]
+    spglib: np.ndarray
+    models: dict
+    n_structures: int
+    models_right: dict | None = field(default=None, compare=False, repr=False)
+    spglib_right: np.ndarray | None = field(default=None, compare=False, repr=False)
+    edge_angles: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+def _run_sweep(worker, structures, defect, levels, models, option, seed, n_jobs, progress, what):
+    """Damage structure ``i`` at level ``j`` with ``worker`` (seed ``(seed, i, j)``) in
+    parallel; score every model on the fingerprints. Returns the labels, the workers'
+    second outputs in task order (level-major) and each model's per-structure correctness,
+    ``(levels, structures)`` bool."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from crystal_course.structures import CLASSES, check_atoms, class_index
+
+    if defect not in ("vacancies", "displacements"):
+        raise ValueError(f"defect must be 'vacancies' or 'displacements', got {defect!r}")
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict of name -> keras.Model")
+    for name, model in models.items():
+        if model.output_shape[-1] != len(CLASSES):
+            raise ValueError(
+                f"model {name!r} has {model.output_shape[-1]} outputs, expected {len(CLASSES)}"
+            )
+    for atoms in structures:
+        if "space_group" not in check_atoms(atoms).info:
+            raise ValueError("every structure needs info['space_group'] (use sample_classes)")
+    labels = np.array([class_index(a.info["space_group"]) for a in structures])
+    tasks = [(i, j) for j in range(len(levels)) for i in range(len(structures))]
+    jobs = (
+        delayed(worker)(structures[i], defect, levels[j], (seed, i, j), option) for i, j in tasks
+    )
+    results = Parallel(n_jobs=n_jobs or os.cpu_count() or 1, return_as="generator")(jobs)
+    results = list(tqdm(results, total=len(tasks), disable=not progress, desc=f"{defect} {what}"))
+    images = np.stack([image for image, _ in results]).astype(np.float32)
+    shape = (len(levels), len(structures))
+    right = {}
+    for name, model in models.items():
+        predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+        right[name] = predicted.reshape(shape) == labels
+    return labels, [second for _, second in results], right
+
+
+def defect_sweep(
+    structures: list,
+    defect: str,
+    levels: list[float],
+    models: dict[str, keras.Model],
+    symprecs: tuple[float, ...] = (1e-3, 0.1),
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Damage the same structures at increasing levels; score spglib and classifiers.
+
+    Structure ``i`` at level ``j`` is damaged with
+    :func:`crystal_course.structures.damage_seed` ``(seed, i, j)``, exactly as
+    in :func:`crystal_course.structures.identification_rates`, and the same
+    damaged structure is given to spglib (space group still found?) and, as a
+    fingerprint, to every model (class still right?).
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        Pristine structures with ``info["space_group"]`` (e.g. from
+        :func:`crystal_course.structures.sample_classes`).
+    defect : {"vacancies", "displacements"}
+        Vacancy fraction or Gaussian displacements (sigma in units of NN).
+    levels : list of float
+        Defect levels.
+    models : dict of str to keras.Model
+        Classifiers over :data:`crystal_course.structures.CLASSES`, by display name.
+    symprecs : tuple of float, default (1e-3, 0.1)
+        spglib tolerances (Å).
+    seed : int, default 0
+        Seed of the damage.
+    n_jobs : int, optional
+        Worker processes (default: all cores).
+    progress : bool, default True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    SweepResult
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import check_symprecs
+
+    symprecs = check_symprecs(symprecs)
+    labels, found, right = _run_sweep(
+        sweep_item, structures, defect, levels, models, symprecs, seed, n_jobs, progress, "sweep"
+    )
+    found = np.array(found, dtype=bool).T.reshape(len(symprecs), len(levels), len(structures))
+    return SweepResult(defect, tuple(levels), tuple(symprecs), found.mean(axis=2),
+                       {name: r.mean(axis=1) for name, r in right.items()}, len(structures),
+                       right, found)  # fmt: skip
+
+
+def practical_sweep(
+    structures: list,
+    defect: str,
+    levels: list[float],
+    models: dict[str, keras.Model],
+    symprec: float = 0.1,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """The practitioner's contest: damaged crystals as found, CNN against spglib.
+
+    Give it crystals whose box says nothing about the lattice
+    (:func:`crystal_course.structures.sample_classes` with ``skew=True``), as a
+    user's crystal: structure ``i`` at level ``j`` is damaged as in
+    :func:`defect_sweep` (same seed, same damage), then turned to an arbitrary
+    orientation and standardised by spglib at ``symprec``
+    (:func:`crystal_course.structures.practitioner_view`) before its fingerprint goes
+    to the classifiers. spglib alone classifies the same damaged crystal at the same
+    tolerance, its group mapped to the seven merged classes: both answer the same
+    question on the same labels.
+
+    Returns
+    -------
+    SweepResult
+        ``symprecs`` is ``(symprec,)``, ``spglib`` holds spglib's class accuracy
+        (not "exact group found", as in :func:`defect_sweep`) and ``edge_angles``
+        how far the boxes the CNN could see lie from the lattice's low-index
+        directions (:func:`practical_item`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import check_symprec
+
+    symprec = check_symprec(symprec)
+    labels, verdicts, right = _run_sweep(
+        practical_item,
+        structures,
+        defect,
+        levels,
+        models,
+        symprec,
+        seed,
+        n_jobs,
+        progress,
+        "(as found)",
+    )
+    shape = (len(levels), len(structures))
+    classes = np.array([found for found, _ in verdicts]).reshape(shape)
+    angles = np.array([angle for _, angle in verdicts], dtype=float).reshape(shape)
+    spglib = (classes == labels)[None]
+    return SweepResult(defect, tuple(levels), (symprec,), spglib.mean(axis=2),
+                       {name: r.mean(axis=1) for name, r in right.items()}, len(structures),
+                       right, spglib, angles)  # fmt: skip
+
+
+REAL_ELEMENT_CONDITIONS: dict[str, dict[str, float]] = {
+    "pristine": {},
+    "25 % vacancies": {"vacancies": 0.25},
+    "2 % displacements": {"displacements": 0.02},
+}
+"""The conditions of :func:`real_element_test`: those of the course's test sets."""
+
+
+def real_element_test(
+    model: keras.Model,
+    per_element: int = 1,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+):
+    """Accuracy per class on the measured crystals of real elements, pristine and damaged.
+
+    Every element of :func:`crystal_course.structures.real_elements` goes
+    ``per_element`` times through the 2018 pipeline
+    (:func:`crystal_course.structures.real_element_crystal`, a different random
+    orientation and damage each time) under each of :data:`REAL_ELEMENT_CONDITIONS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class and condition: ``class``, ``condition``, ``elements``
+        (comma-separated), ``accuracy`` (:class:`crystal_course.uncertainty.Accuracy`)
+        and ``wrong`` (element -> predicted class, for the crystals it got wrong).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import pandas as pd
+
+    from crystal_course.diffraction import fingerprints
+    from crystal_course.structures import CLASSES, class_index, real_element_crystal, real_elements
+    from crystal_course.uncertainty import from_predictions
+
+    if model.output_shape[-1] != len(CLASSES):
+        raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")
+    if isinstance(per_element, bool) or not isinstance(per_element, int) or per_element < 1:
+        raise ValueError(f"per_element must be a positive integer, got {per_element!r}")
+    elements = real_elements()
+    crystals, rows = [], []
+    for c, (condition, damage) in enumerate(REAL_ELEMENT_CONDITIONS.items()):
+        for e, (element, group) in enumerate(elements.items()):
+            for k in range(per_element):
+                rng = np.random.default_rng(np.random.SeedSequence([seed, c, e, k]))
+                crystals.append(real_element_crystal(element, rng, **damage))
+                rows.append((condition, element, class_index(group)))
+    images = fingerprints(crystals, n_jobs=n_jobs, progress=progress)
+    predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+    frame = pd.DataFrame(rows, columns=["condition", "element", "label"]).assign(
+        predicted=predicted
+    )
+    out = []
+    for (condition, label), group in frame.groupby(["condition", "label"], sort=False):
+        wrong = group[group.predicted != group.label]
+        out.append(
+            {
+                "class": CLASSES[label],
+                "condition": condition,
+                "elements": ", ".join(dict.fromkeys(group.element)),
+                "accuracy": from_predictions(group.predicted.to_numpy(), group.label.to_numpy()),
+                "wrong": {
+                    e: CLASSES[p] for e, p in zip(wrong.element, wrong.predicted, strict=True)
+                },
+            }
+        )
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A crystal outside the training distribution, with the label crystallography gives it.
+
+    Attributes
+    ----------
+    name : str
+        E.g. ``"rocksalt NaCl"``.
+    family : str
+        One of :data:`FAMILIES`.
+    space_group : int
+        Its space group (spglib checks it when the crystal is built).
+    looks_like : int or None
+        The space group of the lattice its atoms form with the species ignored, when
+        that is one of the eight prototypes' (rocksalt: simple cubic at a/2); None if
+        it is none of them.
+    symbols : tuple of str
+        One symbol per Wyckoff site of ``basis`` (compounds and other groups), or the
+        element (strained elements).
+    basis : tuple of (x, y, z)
+        Wyckoff positions (fractional, conventional cell); empty for a strained
+        element, built by :func:`crystal_course.structures.build_prototype`.
+    cellpar : tuple of float
+        ``a, b, c`` (Å) and ``alpha, beta, gamma`` (degrees); empty for a strained
+        element.
+    c_over_a : float or None
+        A strained element's axial ratio, outside the range the training data sample.
+    """
+
+    name: str
+    family: str
+    space_group: int
+    looks_like: int | None
+    symbols: tuple[str, ...]
+    basis: tuple[tuple[float, float, float], ...] = ()
+    cellpar: tuple[float, ...] = ()
+    c_over_a: float | None = None
+
+
+FAMILIES = ("compound of a known group", "strained element", "group the CNN does not know")
+"""The kinds of :data:`OUT_OF_DISTRIBUTION`."""
+
+_CUBIC = (90.0, 90.0, 90.0)
+OUT_OF_DISTRIBUTION: tuple[Case, ...] = (
+    # Binary compounds whose space group is one of the classes. Room-temperature lattice
+    # constants (the fingerprint rescales by the nearest-neighbour distance, so only
+    # the ratios matter).
+    Case("rocksalt NaCl", FAMILIES[0], 225, 221, ("Na", "Cl"),
+         ((0, 0, 0), (0.5, 0.5, 0.5)), (5.640,) * 3 + _CUBIC),
+    Case("rocksalt MgO", FAMILIES[0], 225, 221, ("Mg", "O"),
+         ((0, 0, 0), (0.5, 0.5, 0.5)), (4.212,) * 3 + _CUBIC),
+    Case("B2 CsCl", FAMILIES[0], 221, 229, ("Cs", "Cl"),
+         ((0, 0, 0), (0.5, 0.5, 0.5)), (4.123,) * 3 + _CUBIC),
+    Case("B2 CuZn", FAMILIES[0], 221, 229, ("Cu", "Zn"),
+         ((0, 0, 0), (0.5, 0.5, 0.5)), (2.945,) * 3 + _CUBIC),
+    Case("L1_2 Cu3Au", FAMILIES[0], 221, 225, ("Au", "Cu"),
+         ((0, 0, 0), (0, 0.5, 0.5)), (3.749,) * 3 + _CUBIC),
+    Case("L1_2 Ni3Al", FAMILIES[0], 221, 225, ("Al", "Ni"),
+         ((0, 0, 0), (0, 0.5, 0.5)), (3.572,) * 3 + _CUBIC),
+    # Elements of the non-cubic classes at c/a outside the sampled ranges
+    # (structures.PROTOTYPES): the same group, a geometry the network never saw.
+    Case("In, bct at c/a 1.25", FAMILIES[1], 139, 139, ("In",), c_over_a=1.25),
+    Case("In, bct at c/a 2.20", FAMILIES[1], 139, 139, ("In",), c_over_a=2.20),
+    Case("Sn, beta-Sn at c/a 0.42", FAMILIES[1], 141, 141, ("Sn",), c_over_a=0.42),
+    Case("Sn, beta-Sn at c/a 0.70", FAMILIES[1], 141, 141, ("Sn",), c_over_a=0.70),
+    Case("Mg, hcp at c/a 1.35", FAMILIES[1], 194, 194, ("Mg",), c_over_a=1.35),
+    Case("Mg, hcp at c/a 2.15", FAMILIES[1], 194, 194, ("Mg",), c_over_a=2.15),
+    # Structures of groups that are not classes.
+    Case("alpha-U (Cmcm)", FAMILIES[2], 63, None, ("U",),
+         ((0, 0.1025, 0.25),), (2.854, 5.869, 4.955) + _CUBIC),
+    Case("A15 Cr3Si (Pm-3n)", FAMILIES[2], 223, None, ("Si", "Cr"),
+         ((0, 0, 0), (0.25, 0, 0.5)), (4.555,) * 3 + _CUBIC),
+)  # fmt: skip
+"""Crystals outside the training distribution (:func:`out_of_distribution_test`)."""
+
+
+def case_cell(case: Case) -> Atoms:
+    """The conventional cell of a :class:`Case`, its space group checked by spglib.
+
+    Returns
+    -------
+    ase.Atoms
+        With ``info["space_group"]`` and ``info["case"]``.
+
+    Raises
+    ------
+    RuntimeError
+        If spglib (10⁻³ Å) does not find ``case.space_group``.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from ase.spacegroup import crystal
+
+    from crystal_course.structures import build_prototype, space_group
+
+    if case.c_over_a is not None:
+        cell = build_prototype(case.space_group, case.symbols[0], c_over_a=case.c_over_a)
+    else:
+        cell = crystal(list(case.symbols), list(case.basis), spacegroup=case.space_group,
+                       cellpar=list(case.cellpar))  # fmt: skip
+    found = space_group(cell)
+    if found != case.space_group:
+        raise RuntimeError(f"{case.name}: spglib finds {found}, not {case.space_group}")
+    cell.info.update(space_group=case.space_group, case=case.name)
+    return cell
+
+
+def out_of_distribution_test(
+    model: keras.Model,
+    per_case: int = 1,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+):
+    """What the CNN answers for crystals outside its training distribution.
+
+    Every case of :data:`OUT_OF_DISTRIBUTION` goes ``per_case`` times through the
+    2018 pipeline (:func:`crystal_course.structures.pipeline`: a different random
+    rotation, then the standard cell, so the copies differ only in their defects)
+    under each of :data:`REAL_ELEMENT_CONDITIONS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per case: ``case``, ``family``, ``space group``, ``looks like``
+        (class name or ``"none"``), ``n``, ``accuracy`` (answers naming the class of
+        its space group, :class:`crystal_course.uncertainty.Accuracy`; None for a
+        group that is no class), ``most common`` (class name) and ``share`` (its
+        fraction of the answers), ``answers`` (class name -> count).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import pandas as pd
+
+    from crystal_course.diffraction import fingerprints
+    from crystal_course.structures import CLASSES, pipeline, spglib_group_class
+    from crystal_course.uncertainty import from_predictions
+
+    if model.output_shape[-1] != len(CLASSES):
+        raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")
+    if isinstance(per_case, bool) or not isinstance(per_case, int) or per_case < 1:
+        raise ValueError(f"per_case must be a positive integer, got {per_case!r}")
+    crystals, owners = [], []
+    for i, case in enumerate(OUT_OF_DISTRIBUTION):
+        cell = case_cell(case)
+        for c, damage in enumerate(REAL_ELEMENT_CONDITIONS.values()):
+            for k in range(per_case):
+                rng = np.random.default_rng(np.random.SeedSequence([seed, 3, i, c, k]))
+                crystals.append(pipeline(cell, rng, **damage))
+                owners.append(i)
+    images = fingerprints(crystals, n_jobs=n_jobs, progress=progress)
+    predicted = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+    owners = np.array(owners)
+    rows = []
+    for i, case in enumerate(OUT_OF_DISTRIBUTION):
+        answers = predicted[owners == i]
+        label = spglib_group_class(case.space_group)
+        counts = Counter(CLASSES[a] for a in answers)
+        common, count = counts.most_common(1)[0]
+        look = "none" if case.looks_like is None else CLASSES[spglib_group_class(case.looks_like)]
+        rows.append({
+            "case": case.name,
+            "family": case.family,
+            "space group": case.space_group,
+            "looks like": look,
+            "n": len(answers),
+            "accuracy": from_predictions(answers, np.full(len(answers), label)) if label >= 0
+            else None,
+            "most common": common,
+            "share": count / len(answers),
+            "answers": dict(counts),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+KEYS = ("the lattice look", "the space group", "neither")
+"""The verdicts of :func:`what_it_keys_on`."""
+
+
+def what_it_keys_on(table) -> str:
+    """What a classifier keys on, from the compounds of :func:`out_of_distribution_test`.
+
+    A compound of :data:`FAMILIES` ``[0]`` has a space group whose class differs from
+    the class of the lattice its atoms form (rocksalt is fcc by its group, simple cubic
+    by its atoms). If the most common answer names the look for more than half of
+    these compounds, the classifier keys on "the lattice look"; if it names the group
+    for more than half, "the space group"; otherwise "neither".
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`out_of_distribution_test`.
+
+    Returns
+    -------
+    str
+        One of :data:`KEYS`.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import CLASSES, spglib_group_class
+
+    compounds = table[table["family"] == FAMILIES[0]]
+    if compounds.empty:
+        raise ValueError(f"table holds no {FAMILIES[0]!r}: give out_of_distribution_test's table")
+    group = compounds["space group"].map(lambda g: CLASSES[spglib_group_class(g)])
+    look = (compounds["most common"] == compounds["looks like"]).sum()
+    by_group = (compounds["most common"] == group).sum()
+    if look > len(compounds) / 2:
+        return KEYS[0]
+    if by_group > len(compounds) / 2:
+        return KEYS[1]
+    return KEYS[2]
+
+
+def sweep_item(atoms, defect: str, level: float, seed: tuple, symprecs):
+    """Damage one structure; return its fingerprint and spglib's verdicts.
+
+    The worker of :func:`defect_sweep`. It lives here,
+    away from Keras, so worker processes do not import TensorFlow.
+
+    Returns
+    -------
+    fingerprint : numpy.ndarray
+        ``(64, 64, 3)``.
+    found : list of bool
+        Whether spglib still finds ``atoms.info["space_group"]`` at each tolerance.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import damage, damage_seed, identified
+
+    damaged = damage(atoms, defect, level, damage_seed(*seed))
+    return fingerprint(damaged), identified(damaged, atoms.info["space_group"], symprecs)
+
+
+def practical_item(atoms, defect: str, level: float, seed: tuple, symprec: float):
+    """Damage one structure, then view it as a user would; fingerprint, spglib's class and
+    how far the boxes lie from the lattice's low-index directions.
+
+    The worker of :func:`practical_sweep` (away from Keras, like :func:`sweep_item`).
+    The damage is the same as in :func:`sweep_item` for the same seed; the arbitrary
+    orientation comes from the same stream afterwards.
+
+    Returns
+    -------
+    fingerprint : numpy.ndarray
+        ``(64, 64, 3)`` of :func:`crystal_course.structures.practitioner_view`.
+    verdict : tuple of (int, float)
+        The class of :data:`crystal_course.structures.CLASSES` of the group spglib
+        finds in the damaged crystal (-1 for none of them), and the smallest angle
+        (degrees, :func:`crystal_course.structures.misalignment`) from an edge of the
+        damaged crystal's box, or of the cell spglib returns when its class is
+        wrong, to a low-index direction of the lattice; NaN for a structure without
+        ``info["conventional_cell"]`` (one not built by
+        :func:`crystal_course.structures.skewed_supercell`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.structures import (
+        class_index,
+        damage,
+        damage_seed,
+        misalignment,
+        practitioner_view,
+        spglib_group_class,
+    )
+
+    rng = damage_seed(*seed)
+    damaged = damage(atoms, defect, level, rng)
+    view, group, edges = practitioner_view(damaged, rng, symprec, details=True)
+    found = spglib_group_class(group)
+    angle = float("nan")
+    if "conventional_cell" in atoms.info:
+        lattice = np.asarray(atoms.info["conventional_cell"])
+        boxes = [np.array(damaged.cell)]
+        if found != class_index(atoms.info["space_group"]):
+            boxes.append(edges)
+        angle = float(min(misalignment(box, lattice).min() for box in boxes))
+    return fingerprint(view), (found, angle)
+
+
+def plot_sweep(result: SweepResult, ax=None):
+    """Accuracy (%) against defect level: spglib at each tolerance and every classifier.
+
+    Each curve carries a shaded 95 % Wilson band over the ``n_structures`` crystals
+    (:func:`crystal_course.uncertainty.wilson`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import matplotlib.pyplot as plt
+
+    from crystal_course.uncertainty import wilson
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    x = 100 * np.asarray(result.levels)
+    n = result.n_structures
+
+    def band(rate, line):
+        bounds = [wilson(int(round(r * n)), n) for r in rate]
+        ax.fill_between(x, [100 * b.low for b in bounds], [100 * b.high for b in bounds],
+                        color=line.get_color(), alpha=0.15, linewidth=0)  # fmt: skip
+
+    for name, accuracy in result.models.items():
+        band(accuracy, ax.plot(x, 100 * accuracy, "o-", label=name)[0])
+    for symprec, rate in zip(result.symprecs, result.spglib, strict=True):
+        band(rate, ax.plot(x, 100 * rate, "s--", label=f"spglib, symprec {symprec:g} Å")[0])
+    ax.set_xlabel(
+        "vacancies (% of atoms)" if result.defect == "vacancies" else "displacement σ (% of NN)"
+    )
+    ax.set_ylabel("correctly classified (%)")
+    ax.set_ylim(-3, 103)
+    return ax
