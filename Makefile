@@ -212,7 +212,7 @@ test-colab: $(COLAB_STAMP)
 		tests/test_distribute.py tests/grading -p no:cacheprovider --durations=20
 
 notebooks: $(STAMP)
-	$(PY) -m crystal_course.notebooks sync _config.yml book
+	$(PY) -m crystal_course.assignments sync _config.yml book
 
 assignments: $(STAMP)
 	$(PY) -m crystal_course.assignments build _config.yml book _build/assignments

@@ -36,7 +36,8 @@ the student notebook's checks work on Colab without downloading anything.
 
 Command line::
 
-    python -m crystal_course.assignments sync _config.yml book   # twins + shipped tests
+    python -m crystal_course.assignments sync _config.yml book   # make notebooks
+    python -m crystal_course.assignments check _config.yml book  # report drift
     python -m crystal_course.assignments build _config.yml book _build/assignments
     python -m crystal_course.assignments grade AUTOGRADER.zip SUBMISSIONS_DIR [-o scores.csv]
 
@@ -533,7 +534,8 @@ def check_project(config_path: str | os.PathLike, book_dir: str | os.PathLike) -
 
 
 def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
-    """Regenerate every chapter's student twin and its shipped public tests.
+    """Regenerate every chapter's Colab cell, student twin and shipped public tests
+    (``make notebooks``).
 
     Returns
     -------
@@ -545,10 +547,10 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
     ValueError
         Before writing anything, if :func:`check_project` refuses the paths.
     """
-    from crystal_course.notebooks import chapter_sources
+    from crystal_course.notebooks import chapter_sources, sync_colab_cells
 
     check_project(config_path, book_dir)
-    changed = []
+    changed = sync_colab_cells(config_path, book_dir)
     with tempfile.TemporaryDirectory() as tmp:
         for source in chapter_sources(book_dir):
             paths = assign(source, tmp)
@@ -563,6 +565,28 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
                 shutil.copytree(paths["tests"], shipped)
                 changed.append(shipped)
     return changed
+
+
+def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
+    """Problems that :func:`sync` would fix, one sentence each (empty: in sync).
+
+    The Colab cells and twin files (:func:`crystal_course.notebooks.colab_problems`),
+    then every twin against the student edition of its source and the shipped public
+    tests against the exercises.
+    """
+    from crystal_course.notebooks import chapter_sources, colab_problems
+
+    problems = colab_problems(config_path, book_dir)
+    for source in chapter_sources(book_dir):
+        twin = source.with_suffix(".ipynb")
+        if not twin.exists():
+            continue  # already named
+        student, tests = student_text(source)
+        if twin.read_text(encoding="utf-8") != student:
+            problems.append(f"{twin}: out of sync with {source.name}")
+        if _tree(shipped_tests_root(config_path) / source.stem) != tests:
+            problems.append(f"the shipped exercise checks of {source.stem} are out of sync")
+    return problems
 
 
 def shipped_tests_root(config_path: str | os.PathLike) -> Path:
@@ -642,7 +666,10 @@ def grade(autograder: str | os.PathLike, submissions, debug: bool = False) -> li
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crystal_course.assignments")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sync", help="regenerate the student twins and the shipped public tests")
+    p = sub.add_parser("sync", help="regenerate the Colab cells, student twins and shipped tests")
+    p.add_argument("config")
+    p.add_argument("book_dir")
+    p = sub.add_parser("check", help="report what sync would change (exit 1 if anything)")
     p.add_argument("config")
     p.add_argument("book_dir")
     p = sub.add_parser("build", help="student, instructor and autograder files of every chapter")
@@ -654,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions", help="a notebook or a directory of notebooks")
     p.add_argument("-o", "--output", help="CSV file of the scores (default: print them)")
     args = parser.parse_args(argv)
-    if args.command in ("sync", "build"):
+    if args.command in ("sync", "check", "build"):
         try:
             check_project(args.config, args.book_dir)
         except ValueError as error:
@@ -663,6 +690,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in sync(args.config, args.book_dir):
             print(f"wrote {path}")
         return 0
+    if args.command == "check":
+        problems = check(args.config, args.book_dir)
+        print("\n".join(problems) or "notebooks in sync")
+        return 1 if problems else 0
     if args.command == "build":
         for paths in build(args.config, args.book_dir, args.out_dir):
             print("wrote", ", ".join(str(p) for p in paths.values()))

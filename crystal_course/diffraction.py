@@ -383,6 +383,39 @@ def _as_rotation(rotation) -> np.ndarray:
     return matrix
 
 
+def beam_direction(cell, rotation) -> np.ndarray:
+    """The beam's direction in the crystal, as lattice indices [uvw].
+
+    The beam travels along z; :func:`diffraction_pattern` rotates the structure by
+    ``R`` first, so in the crystal's own frame the beam runs along ``R^T z``. Written
+    in the basis of the cell's vectors, that is ``[uvw]``, scaled so that the largest
+    index is 1: a zone axis has rational indices, and an irrational beam direction
+    cuts the reciprocal lattice in no single layer.
+
+    Parameters
+    ----------
+    cell : array_like
+        ``(3, 3)`` rows a, b, c of the (conventional) cell, Å.
+    rotation : None, (3, 3) array_like, or (axis, degrees)
+        As for :func:`diffraction_pattern`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(3,)`` float indices ``[u, v, w]`` with ``max |.| = 1``.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    cell = np.asarray(cell, dtype=float)
+    if cell.shape != (3, 3) or abs(np.linalg.det(cell)) < 1e-12:
+        raise ValueError(f"cell must be a non-degenerate (3, 3) array of rows a, b, c, got {cell}")
+    beam = _as_rotation(rotation).T @ np.array([0.0, 0.0, 1.0])
+    indices = np.linalg.solve(cell.T, beam)
+    return indices / np.abs(indices).max()
+
+
 # ---------------------------------------------------------------------------
 # The scattering sum
 # ---------------------------------------------------------------------------

@@ -132,8 +132,12 @@ class SweepResult:
     edge_angles : numpy.ndarray, optional
         Practitioner's contest only (:func:`practical_sweep`): ``(len(levels),
         n_structures)`` smallest angle (degrees) from an edge of the damaged box, or
-        of the cell spglib returned where its class was wrong, to a low-index lattice
-        direction.
+        of the cell spglib returned where it did not find the lattice, to a
+        low-index lattice direction.
+    lattice_found : numpy.ndarray, optional
+        Practitioner's contest only: ``(len(levels), n_structures)`` bool, whether
+        spglib found the lattice (translations shorter than the box) and so handed
+        the CNN the lattice's orientation, even where the group it found is wrong.
     """
 
     defect: str
@@ -145,6 +149,7 @@ class SweepResult:
     models_right: dict | None = field(default=None, compare=False, repr=False)
     spglib_right: np.ndarray | None = field(default=None, compare=False, repr=False)
     edge_angles: np.ndarray | None = field(default=None, compare=False, repr=False)
+    lattice_found: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _run_sweep(worker, structures, defect, levels, models, option, seed, n_jobs, progress, what):
@@ -293,12 +298,62 @@ def practical_sweep(
         "(as found)",
     )
     shape = (len(levels), len(structures))
-    classes = np.array([found for found, _ in verdicts]).reshape(shape)
-    angles = np.array([angle for _, angle in verdicts], dtype=float).reshape(shape)
+    columns = zip(*verdicts, strict=True)
+    classes, lattice_found, angles = (np.array(column).reshape(shape) for column in columns)
     spglib = (classes == labels)[None]
     return SweepResult(defect, tuple(levels), (symprec,), spglib.mean(axis=2),
                        {name: r.mean(axis=1) for name, r in right.items()}, len(structures),
-                       right, spglib, angles)  # fmt: skip
+                       right, spglib, angles.astype(float), lattice_found.astype(bool))  # fmt: skip
+
+
+def contest_table(sweep: SweepResult, model: str, seed: int = 0):
+    """Level by level, a classifier against spglib on the same damaged crystals.
+
+    Parameters
+    ----------
+    sweep : SweepResult
+        With per-crystal verdicts (from :func:`defect_sweep` or :func:`practical_sweep`).
+    model : str
+        The classifier's name in ``sweep.models``.
+    seed : int, default 0
+        Seed of the paired bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level: ``level (%)``, the classifier's and spglib's accuracy
+        (:class:`crystal_course.uncertainty.Accuracy`, spglib at its first tolerance),
+        ``difference`` (points, classifier minus spglib), its paired bootstrap
+        interval ``low``/``high`` (points), McNemar's ``p`` and ``apart``
+        (:meth:`crystal_course.uncertainty.PairedTest.apart`).
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    import pandas as pd
+
+    from crystal_course.uncertainty import paired_test, wilson
+
+    if not isinstance(sweep, SweepResult) or sweep.models_right is None:
+        raise TypeError("sweep must be a SweepResult with per-crystal verdicts (models_right)")
+    if model not in sweep.models_right:
+        raise ValueError(f"model must be one of {sorted(sweep.models_right)}, got {model!r}")
+    rows = []
+    for j, level in enumerate(sweep.levels):
+        ours, theirs = sweep.models_right[model][j], sweep.spglib_right[0, j]
+        test = paired_test(ours, theirs, seed)
+        rows.append({
+            "level (%)": 100 * level,
+            model: wilson(int(ours.sum()), len(ours)),
+            f"spglib, {sweep.symprecs[0]:g} Å": wilson(int(theirs.sum()), len(theirs)),
+            "difference": 100 * test.difference,
+            "low": 100 * test.low,
+            "high": 100 * test.high,
+            "p": test.p_value,
+            "apart": test.apart(),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 REAL_ELEMENT_CONDITIONS: dict[str, dict[str, float]] = {
@@ -557,6 +612,17 @@ KEYS = ("the lattice look", "the space group", "neither")
 """The verdicts of :func:`what_it_keys_on`."""
 
 
+def _compound_counts(table) -> tuple[int, int, int]:
+    from crystal_course.structures import CLASSES, spglib_group_class
+
+    compounds = table[table["family"] == FAMILIES[0]]
+    if compounds.empty:
+        raise ValueError(f"table holds no {FAMILIES[0]!r}: give out_of_distribution_test's table")
+    group = compounds["space group"].map(lambda g: CLASSES[spglib_group_class(g)])
+    look = int((compounds["most common"] == compounds["looks like"]).sum())
+    return look, int((compounds["most common"] == group).sum()), len(compounds)
+
+
 def what_it_keys_on(table) -> str:
     """What a classifier keys on, from the compounds of :func:`out_of_distribution_test`.
 
@@ -580,19 +646,27 @@ def what_it_keys_on(table) -> str:
     -----
     Introduced in Chapter 3.
     """
-    from crystal_course.structures import CLASSES, spglib_group_class
-
-    compounds = table[table["family"] == FAMILIES[0]]
-    if compounds.empty:
-        raise ValueError(f"table holds no {FAMILIES[0]!r}: give out_of_distribution_test's table")
-    group = compounds["space group"].map(lambda g: CLASSES[spglib_group_class(g)])
-    look = (compounds["most common"] == compounds["looks like"]).sum()
-    by_group = (compounds["most common"] == group).sum()
-    if look > len(compounds) / 2:
+    look, group, n = _compound_counts(table)
+    if look > n / 2:
         return KEYS[0]
-    if by_group > len(compounds) / 2:
+    if group > n / 2:
         return KEYS[1]
     return KEYS[2]
+
+
+def keys_sentence(table) -> str:
+    """:func:`what_it_keys_on` with its evidence, as a sentence for the chapter.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    look, group, n = _compound_counts(table)
+    return (
+        f"{what_it_keys_on(table)}: for {look} of the {n} compounds the most common answer "
+        f"is the class of the lattice their atoms form, for {group} the class of their "
+        "space group"
+    )
 
 
 def sweep_item(atoms, defect: str, level: float, seed: tuple, symprecs):
@@ -630,13 +704,15 @@ def practical_item(atoms, defect: str, level: float, seed: tuple, symprec: float
     -------
     fingerprint : numpy.ndarray
         ``(64, 64, 3)`` of :func:`crystal_course.structures.practitioner_view`.
-    verdict : tuple of (int, float)
+    verdict : tuple of (int, bool, float)
         The class of :data:`crystal_course.structures.CLASSES` of the group spglib
-        finds in the damaged crystal (-1 for none of them), and the smallest angle
-        (degrees, :func:`crystal_course.structures.misalignment`) from an edge of the
-        damaged crystal's box, or of the cell spglib returns when its class is
-        wrong, to a low-index direction of the lattice; NaN for a structure without
-        ``info["conventional_cell"]`` (one not built by
+        finds in the damaged crystal (-1 for none of them); whether spglib found
+        the lattice (a standard cell smaller than the damaged box, from which the
+        view is rebuilt); and the smallest angle (degrees,
+        :func:`crystal_course.structures.misalignment`) from an edge of the damaged
+        crystal's box, or of the cell spglib returns when it did not find the
+        lattice, to a low-index direction of the lattice. NaN for a structure
+        without ``info["conventional_cell"]`` (one not built by
         :func:`crystal_course.structures.skewed_supercell`).
 
     Notes
@@ -644,7 +720,6 @@ def practical_item(atoms, defect: str, level: float, seed: tuple, symprec: float
     Introduced in Chapter 3.
     """
     from crystal_course.structures import (
-        class_index,
         damage,
         damage_seed,
         misalignment,
@@ -655,15 +730,14 @@ def practical_item(atoms, defect: str, level: float, seed: tuple, symprec: float
     rng = damage_seed(*seed)
     damaged = damage(atoms, defect, level, rng)
     view, group, edges = practitioner_view(damaged, rng, symprec, details=True)
-    found = spglib_group_class(group)
+    box = np.array(damaged.cell)
+    lattice_found = bool(abs(np.linalg.det(edges)) < 0.99 * abs(np.linalg.det(box)))
     angle = float("nan")
     if "conventional_cell" in atoms.info:
-        lattice = np.asarray(atoms.info["conventional_cell"])
-        boxes = [np.array(damaged.cell)]
-        if found != class_index(atoms.info["space_group"]):
-            boxes.append(edges)
-        angle = float(min(misalignment(box, lattice).min() for box in boxes))
-    return fingerprint(view), (found, angle)
+        conventional = np.asarray(atoms.info["conventional_cell"])
+        cells = [box] if lattice_found else [box, edges]
+        angle = float(min(misalignment(cell, conventional).min() for cell in cells))
+    return fingerprint(view), (spglib_group_class(group), lattice_found, angle)
 
 
 def plot_sweep(result: SweepResult, ax=None):

@@ -11,11 +11,12 @@ that release's tag when (and only when) the notebook runs on Colab.
 
 Command line (used by the Makefile)::
 
-    python -m crystal_course.notebooks sync _config.yml book     # make notebooks
-    python -m crystal_course.notebooks check _config.yml book    # report drift
     python -m crystal_course.notebooks full book _build/chapters  # with solutions, for nbval
     python -m crystal_course.notebooks noexec-config _config.yml out.yml
     python -m crystal_course.notebooks check-links _build/html book   # Colab buttons
+
+The student twins themselves, and the whole project's sync and drift check, are
+:mod:`crystal_course.assignments`' (which uses this module, never the other way).
 
 Apart from :func:`glue`, which every chapter calls and which works anywhere, this
 module needs the ``book`` extra (jupytext, PyYAML). Introduced in the introduction
@@ -265,16 +266,17 @@ def twin_text(source: Path) -> str:
     return jupytext.writes(notebook, fmt="ipynb")
 
 
-def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
-    """Rewrite each chapter's Colab cell from ``_config.yml`` and regenerate its twin.
+def sync_colab_cells(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Path]:
+    """Rewrite the Colab cell of every chapter source from ``_config.yml`` and the version,
+    and the statistics primer's worked example (:func:`statistics_example`).
 
-    The twin is the chapter's student edition (:mod:`crystal_course.assignments`):
-    the chapter without the exercises' solutions, with answer and check cells.
+    :func:`crystal_course.assignments.sync` calls it first, then writes the student
+    twins (``make notebooks``).
 
     Returns
     -------
     list of pathlib.Path
-        The files that changed.
+        The sources that changed.
 
     Raises
     ------
@@ -282,8 +284,6 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
         If a chapter does not have exactly one Colab cell (tag ``colab-install``).
     """
     import jupytext
-
-    from crystal_course import assignments
 
     expected = colab_cell_source(repository_url(config_path))
     changed = []
@@ -298,16 +298,26 @@ def sync(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[Pa
             cells[0].source = expected
             _write_atomic(source, jupytext.writes(notebook, fmt="md:myst"))
             changed.append(source)
-    return changed + assignments.sync(config_path, book_dir)
+    example = Path(book_dir) / STATISTICS_EXAMPLE
+    text = statistics_example()
+    if not example.exists() or example.read_text(encoding="utf-8") != text:
+        example.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(example, text)
+        changed.append(example)
+    return changed
 
 
-def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
-    """Problems that ``make notebooks`` would fix, one sentence each (empty: in sync)."""
+def colab_problems(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[str]:
+    """Problems of the Colab cells, of the twins as files and of the primer's worked
+    example, one sentence each.
+
+    A Colab cell that ``_config.yml`` and the package version do not imply, a missing
+    twin, a twin with outputs, a twin without a source. Whether a twin's content is the
+    student edition is :func:`crystal_course.assignments.check`'s part.
+    """
     import json
 
     import jupytext
-
-    from crystal_course import assignments
 
     expected = colab_cell_source(repository_url(config_path))
     problems = []
@@ -322,20 +332,107 @@ def check(config_path: str | os.PathLike, book_dir: str | os.PathLike) -> list[s
         if not twin.exists():
             problems.append(f"{twin}: missing twin")
             continue
-        text = twin.read_text(encoding="utf-8")
-        for cell in json.loads(text)["cells"]:
+        for cell in json.loads(twin.read_text(encoding="utf-8"))["cells"]:
             if cell.get("outputs") or cell.get("execution_count") is not None:
                 problems.append(f"{twin}: carries outputs (twins must be output-free)")
                 break
-        student, tests = assignments.student_text(source)
-        if text != student:
-            problems.append(f"{twin}: out of sync with {source.name}")
-        if assignments._tree(assignments.shipped_tests_root(config_path) / source.stem) != tests:
-            problems.append(f"the shipped exercise checks of {source.stem} are out of sync")
     for twin in sorted(Path(book_dir).glob("*.ipynb")):
         if not twin.with_suffix(".md").exists():
             problems.append(f"{twin}: has no .md source")
+    example = Path(book_dir) / STATISTICS_EXAMPLE
+    if not example.exists() or example.read_text(encoding="utf-8") != statistics_example():
+        problems.append(f"{example}: out of date with the shipped Chapter 6 card")
     return problems
+
+
+STATISTICS_EXAMPLE = "_generated/statistics_example.md"
+"""The worked example of the statistics primer (``book/statistics.md`` includes it),
+relative to the book folder; written by :func:`statistics_example` from the shipped
+Chapter 6 card."""
+
+
+def statistics_example(card: dict | None = None) -> str:
+    """The statistics primer's worked example, as Markdown, from the Chapter 6 card.
+
+    Spots + CNN against shaped + MSDN on the same test crystals (20 groups), first for
+    one seed (Wilson intervals, whether they overlap, then the paired test), then over
+    every seed of the card. Every number and every verdict in the text is computed
+    here (:mod:`crystal_course.uncertainty`); ``make notebooks`` writes the file, and
+    the drift check reports a stale one.
+
+    Parameters
+    ----------
+    card : dict, optional
+        A results card of :mod:`crystal_course.zone_axis` (default: the shipped one).
+
+    Notes
+    -----
+    Introduced in the statistics primer (``book/statistics.md``).
+    """
+    from crystal_course import zone_axis
+    from crystal_course.uncertainty import paired_test, wilson
+
+    card = zone_axis.card() if card is None else card
+    a = zone_axis.card_correct(card, "spots", "cnn")
+    b = zone_axis.card_correct(card, "shaped", "msdn")
+    if a.size == 0 or b.size == 0 or a.shape != b.shape:
+        raise ValueError("the card needs spots+cnn and shaped+msdn runs on the same seeds")
+    n = a.shape[1]
+    first_a, first_b = wilson(int(a[0].sum()), n), wilson(int(b[0].sum()), n)
+    test = paired_test(a[0], b[0])
+    overlap = "overlap" if first_a.overlaps(first_b) else "do not overlap"
+    verdict = (
+        "the paired test separates them" if test.apart() else "the paired test cannot separate them"
+    )
+    # "Yet" only where the marginal intervals and the paired test disagree.
+    connector = "Yet" if first_a.overlaps(first_b) == test.apart() else "And"
+    lines = [
+        "| seed | spots + CNN | shaped + MSDN | difference (points) | 95 % paired interval "
+        "| only CNN right | only MSDN right | McNemar p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    apart = 0
+    for seed, (x, y) in enumerate(zip(a, b, strict=True)):
+        s = paired_test(x, y)
+        apart += s.apart()
+        lines.append(
+            f"| {seed} | {wilson(int(x.sum()), n)} | {wilson(int(y.sum()), n)} "
+            f"| {100 * s.difference:+.1f} | [{100 * s.low:+.1f}, {100 * s.high:+.1f}] "
+            f"| {s.only_a} | {s.only_b} | {s.p_value:.2g} |"
+        )
+    spread_a = 100 * (a.mean(axis=1).max() - a.mean(axis=1).min())
+    spread_b = 100 * (b.mean(axis=1).max() - b.mean(axis=1).min())
+    width = 100 * (first_a.high - first_a.low)
+    seeds = len(a)
+    perfect = wilson(28, 28)
+    return "\n".join([
+        "<!-- Written by crystal_course.notebooks.statistics_example (make notebooks) from the "
+        "shipped Chapter 6 card. Do not edit. -->",
+        "<!-- wilson -->",
+        f"28 right out of 28 gives [{100 * perfect.low:.1f}, {100 * perfect.high:.0f}] %, so a "
+        f"perfect score on a small test set only says \"at least about "
+        f"{100 * perfect.low:.0f} %\".",
+        "<!-- example -->",
+        f"Chapter 6 compares two methods on the same {n} test crystals of 20 space groups. "
+        f"For seed 0, spots + CNN scores {first_a} and shaped + MSDN {first_b}: the two "
+        f"Wilson intervals {overlap}. {connector} {verdict}: of the {test.only_a + test.only_b} "
+        f"crystals only one method gets right, {test.only_a} go to the CNN and "
+        f"{test.only_b} to the MSDN (McNemar's p = {test.p_value:.2g}), and the difference, "
+        f"{100 * test.difference:+.1f} points, has the paired bootstrap interval "
+        f"[{100 * test.low:+.1f}, {100 * test.high:+.1f}]. The crystals both get right or both "
+        "get wrong carry no information about which is better, and the marginal intervals "
+        "spend most of their width on them.",
+        "",
+        "Over the card's seeds:",
+        "",
+        *lines,
+        "",
+        f"The paired test separates the methods for {apart} of the {seeds} seeds. The seeds "
+        f"move each method's accuracy by up to {spread_a:.1f} points (spots + CNN) and "
+        f"{spread_b:.1f} points (shaped + MSDN), against a Wilson interval {width:.1f} points "
+        "wide for one run; a single seed cannot show that spread.",
+        "",
+    ])  # fmt: skip
 
 
 def write_full_notebooks(book_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
@@ -405,10 +502,6 @@ def write_noexec_config(config_path: str | os.PathLike, out_path: str | os.PathL
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crystal_course.notebooks")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("sync", "check"):
-        p = sub.add_parser(name)
-        p.add_argument("config")
-        p.add_argument("book_dir")
     p = sub.add_parser("check-links")
     p.add_argument("html_dir")
     p.add_argument("book_dir")
@@ -419,14 +512,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config")
     p.add_argument("out")
     args = parser.parse_args(argv)
-    if args.command == "sync":
-        for path in sync(args.config, args.book_dir):
-            print(f"wrote {path}")
-        return 0
-    if args.command == "check":
-        problems = check(args.config, args.book_dir)
-        print("\n".join(problems) or "notebooks in sync")
-        return 1 if problems else 0
     if args.command == "full":
         write_full_notebooks(args.book_dir, args.out_dir)
         return 0

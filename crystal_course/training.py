@@ -609,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "command": "python -m crystal_course.training " + shlex.join(argv or sys.argv[1:]),
         "dataset": {
+            "format": train_set.manifest["format"],
             "parameters": train_set.manifest["parameters"],
             "n_train": int(len(train_set.y)),
             "class_names": list(train_set.class_names),

@@ -101,8 +101,8 @@ def test_chapter_2_checkers(tmp_path):
 
 
 def test_chapter_3_checkers():
+    from crystal_course.evaluation import SweepResult
     from crystal_course.models import ziletti_cnn
-    from crystal_course.training import SweepResult
 
     assert checks.check_conv_parameters(7 * 7 * 32 * 16 + 16, "conv3") == 25_104
     assert checks.check_conv_parameters(7 * 7 * 3 * 32 + 32, "conv1") == 4_736

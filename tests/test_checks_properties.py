@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crystal_course import checks
-from crystal_course.training import SweepResult
+from crystal_course.evaluation import SweepResult
 
 # Small and quick: the checkers themselves are what is tested, not hypothesis' search.
 FEW = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))

@@ -544,3 +544,20 @@ def test_fingerprints_honours_n_jobs(monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="n_jobs"):
             fingerprints(structures, n_jobs=bad, progress=False)
+
+
+def test_beam_direction_names_the_zone_axis_of_a_view():
+    from crystal_course.diffraction import beam_direction
+
+    cubic = np.eye(3) * 3.0
+    np.testing.assert_allclose(beam_direction(cubic, None), [0, 0, 1], atol=1e-12)
+    # +45 degrees about x: the beam runs along [011] of a cubic cell (up to sign).
+    np.testing.assert_allclose(np.abs(beam_direction(cubic, ("x", 45))), [0, 1, 1], atol=1e-12)
+    # In a tetragonal cell with c/a = 1.6 the same view is irrational, [0, 1.6, 1]...
+    tetragonal = np.diag([3.0, 3.0, 4.8])
+    np.testing.assert_allclose(np.abs(beam_direction(tetragonal, ("x", 45))), [0, 1, 0.625])
+    # ... and the tilt that puts [011] on the beam is atan(a / c) about x.
+    tilt = np.degrees(np.arctan(3.0 / 4.8))
+    np.testing.assert_allclose(np.abs(beam_direction(tetragonal, ("x", tilt))), [0, 1, 1])
+    with pytest.raises(ValueError, match="non-degenerate"):
+        beam_direction(np.zeros((3, 3)), None)

@@ -231,3 +231,26 @@ def test_the_environment_provides_every_command_the_readme_gives(root):
                                     capture_output=True, text=True, timeout=120)  # fmt: skip
             assert result.returncode == 0, result.stderr[-500:]
     assert ("crystal_course.dataset", "generate") in helps and ("crystal_course.training",) in helps
+
+
+def test_no_two_modules_of_the_package_import_each_other():
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "crystal_course"
+    imports = {}
+    for path in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("crystal_course."):
+                    found.add(node.module.split(".")[1])
+                elif node.module == "crystal_course":
+                    found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name.split(".")[1] for a in node.names
+                             if a.name.startswith("crystal_course."))  # fmt: skip
+        imports[path.stem] = found - {path.stem}
+    circles = sorted(
+        (a, b) for a, uses in imports.items() for b in uses if a < b and a in imports.get(b, ())
+    )
+    assert circles == []

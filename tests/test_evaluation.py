@@ -88,6 +88,8 @@ def test_practical_sweep_scores_cnn_and_spglib_on_the_same_labels():
     # Neither the skewed box nor the cell spglib returns where it fails lies along a
     # low-index direction of the lattice.
     assert sweep.edge_angles.shape == (2, 7) and (sweep.edge_angles > 10).all()
+    # Pristine, spglib finds the lattice of every crystal; 30 % vacancies lose it.
+    assert sweep.lattice_found[0].all() and not sweep.lattice_found[1].any()
     with pytest.raises(ValueError, match="defect"):
         evaluation.practical_sweep(fresh, "strain", [0.1], {"m": model}, progress=False)
 
@@ -96,8 +98,10 @@ def test_practical_item_measures_no_angle_for_a_box_it_cannot_relate_to_the_latt
     from crystal_course.structures import sample_classes
 
     aligned, _ = sample_classes(1, seed=4, n_atoms=60)
-    image, (found, angle) = evaluation.practical_item(aligned[0], "vacancies", 0.0, (0, 0, 0), 0.1)
-    assert image.shape == (64, 64, 3) and found == 0 and np.isnan(angle)
+    image, (found, lattice, angle) = evaluation.practical_item(
+        aligned[0], "vacancies", 0.0, (0, 0, 0), 0.1
+    )
+    assert image.shape == (64, 64, 3) and found == 0 and lattice and np.isnan(angle)
 
 
 def test_out_of_distribution_cases_have_the_group_crystallography_gives_them():
@@ -151,6 +155,10 @@ def test_what_it_keys_on_follows_the_majority_of_compounds():
         "the space group"
     )
     assert evaluation.what_it_keys_on(table(["fcc (225)", "bcc (229)", "bct (139)"])) == "neither"
+    assert evaluation.keys_sentence(table(["sc (221)", "sc (221)", "fcc (225)"])) == (
+        "the lattice look: for 2 of the 3 compounds the most common answer is the class of "
+        "the lattice their atoms form, for 1 the class of their space group"
+    )
     strained = table(["sc (221)", "bcc (229)", "fcc (225)"]).assign(family=evaluation.FAMILIES[1])
     with pytest.raises(ValueError, match="no 'compound"):
         evaluation.what_it_keys_on(strained)
@@ -188,3 +196,25 @@ def test_plot_sweep_labels_its_axes_and_bands_every_curve():
     ax = evaluation.plot_sweep(sweep)
     assert "NN" in ax.get_xlabel() and len(ax.get_lines()) == 3
     assert len(ax.collections) == 3  # a Wilson band per curve
+
+
+def test_contest_table_gives_each_level_a_paired_difference():
+    right = {"cnn": np.array([[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0, 1]], bool)}
+    spglib = np.array([[[1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0]]], bool)
+    means = {"cnn": right["cnn"].mean(axis=1)}
+    sweep = evaluation.SweepResult(
+        "vacancies", (0.0, 0.2), (0.1,), spglib.mean(axis=2), means, 8, right, spglib
+    )
+    table = evaluation.contest_table(sweep, "cnn")
+    assert table["level (%)"].tolist() == [0.0, 20.0]
+    assert table["difference"].tolist() == [0.0, 87.5]
+    assert table["apart"].tolist() == [False, True]  # 7 discordant crystals, all for the CNN
+    assert table.loc[1, "cnn"].correct == 7 and table.loc[1, "spglib, 0.1 Å"].correct == 0
+    assert table.loc[1, "low"] <= 87.5 <= table.loc[1, "high"]
+    with pytest.raises(ValueError, match="one of"):
+        evaluation.contest_table(sweep, "other")
+    with pytest.raises(TypeError, match="per-crystal"):
+        evaluation.contest_table(
+            evaluation.SweepResult("vacancies", (0.0,), (0.1,), spglib[:, :1].mean(axis=2), {}, 8),
+            "cnn",
+        )

@@ -308,3 +308,20 @@ def test_predict_takes_one_image_or_a_batch_and_names_the_shape():
         models.predict(model, image[:32])
     with pytest.raises(ValueError, match="non-finite"):
         models.predict(model, np.full((64, 64, 3), np.nan))
+
+
+def test_the_training_command_line_writes_a_card_naming_its_data(tmp_path):
+    import json
+
+    from crystal_course import dataset
+
+    data = dataset.generate(tmp_path / "ds", 2, 1, n_atoms=40, chunk_size=8, n_jobs=1,
+                            progress=False)  # fmt: skip
+    assert training.main([str(data), "--out", str(tmp_path / "m"), "--epochs", "1"]) == 0
+    (card_file,) = (tmp_path / "m").glob("*.json")
+    card = json.loads(card_file.read_text())
+    # The folder a card's command names may have been named by hand: the format and
+    # parameters say which data set it was.
+    assert card["dataset"]["format"] == dataset.FORMAT_VERSION
+    assert card["dataset"]["parameters"]["n_per_class"] == 2
+    assert card["command"].endswith(f"{data} --out {tmp_path / 'm'} --epochs 1")

@@ -9,13 +9,13 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from crystal_course import notebooks
+from crystal_course import assignments, notebooks
 
 
 def test_every_chapter_twin_is_in_sync(root):
     """Fails when a chapter was edited without `make notebooks`."""
     assert notebooks.chapter_sources(root / "book"), "no chapters found"
-    assert notebooks.check(root / "_config.yml", root / "book") == []
+    assert assignments.check(root / "_config.yml", root / "book") == []
 
 
 @pytest.fixture
@@ -31,11 +31,11 @@ def book_copy(tmp_path, root):
 def test_editing_a_source_is_detected_and_sync_repairs_it(book_copy):
     source = notebooks.chapter_sources(book_copy / "book")[0]
     source.write_text(source.read_text() + "\n```{code-cell} ipython3\nx = 1\n```\n")
-    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    problems = assignments.check(book_copy / "_config.yml", book_copy / "book")
     assert any("out of sync" in p for p in problems)
-    changed = notebooks.sync(book_copy / "_config.yml", book_copy / "book")
+    changed = assignments.sync(book_copy / "_config.yml", book_copy / "book")
     assert source.with_suffix(".ipynb") in changed
-    assert notebooks.check(book_copy / "_config.yml", book_copy / "book") == []
+    assert assignments.check(book_copy / "_config.yml", book_copy / "book") == []
     assert "x = 1" in source.with_suffix(".ipynb").read_text()
 
 
@@ -46,7 +46,7 @@ def test_outputs_in_a_twin_are_detected(book_copy):
     code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hi\n"]}]
     code["execution_count"] = 1
     twin.write_text(json.dumps(nb))
-    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    problems = assignments.check(book_copy / "_config.yml", book_copy / "book")
     assert any("carries outputs" in p for p in problems)
 
 
@@ -54,7 +54,7 @@ def test_orphan_and_missing_twins_are_detected(book_copy):
     (book_copy / "book" / "stray.ipynb").write_text("{}")
     twin = notebooks.chapter_sources(book_copy / "book")[0].with_suffix(".ipynb")
     twin.unlink()
-    problems = notebooks.check(book_copy / "_config.yml", book_copy / "book")
+    problems = assignments.check(book_copy / "_config.yml", book_copy / "book")
     assert any("stray.ipynb: has no .md source" in p for p in problems)
     assert any("missing twin" in p for p in problems)
 
@@ -63,9 +63,9 @@ def test_colab_cell_follows_the_repository_url(book_copy):
     config = book_copy / "_config.yml"
     new_url = "https://github.com/someone-else/fork-of-course"
     config.write_text(config.read_text().replace(notebooks.repository_url(config), new_url))
-    problems = notebooks.check(config, book_copy / "book")
+    problems = assignments.check(config, book_copy / "book")
     assert any("Colab cell" in p for p in problems)
-    notebooks.sync(config, book_copy / "book")
+    assignments.sync(config, book_copy / "book")
     for source in notebooks.chapter_sources(book_copy / "book"):
         twin = jupytext.read(source.with_suffix(".ipynb"))
         cell = next(c for c in twin.cells if notebooks.COLAB_TAG in c.metadata.get("tags", []))
@@ -79,7 +79,7 @@ def test_colab_cell_installs_the_release_of_this_version(root, monkeypatch):
         assert f'@v{crystal_course.__version__}"' in source.read_text(), source.name
     # A version bump without `make notebooks` is caught.
     monkeypatch.setattr(crystal_course, "__version__", "99.0.0")
-    problems = notebooks.check(root / "_config.yml", root / "book")
+    problems = assignments.check(root / "_config.yml", root / "book")
     assert problems and all("v99.0.0" in p for p in problems if "Colab cell" in p)
 
 
@@ -117,7 +117,7 @@ def test_a_chapter_without_colab_cell_is_refused(book_copy):
     nb.cells = [c for c in nb.cells if notebooks.COLAB_TAG not in c.metadata.get("tags", [])]
     source.write_text(jupytext.writes(nb, fmt="md:myst"))
     with pytest.raises(ValueError, match="exactly one code cell tagged 'colab-install'"):
-        notebooks.sync(book_copy / "_config.yml", book_copy / "book")
+        assignments.sync(book_copy / "_config.yml", book_copy / "book")
 
 
 def test_noexec_config_turns_execution_off_and_keeps_the_rest(root, tmp_path):
@@ -166,3 +166,36 @@ def test_glue_works_where_myst_nb_is_absent(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
     glue("shown", np.float64(0.5), display=True)
     assert capsys.readouterr().out.strip() == "0.5"
+
+
+def _card(correct_a, correct_b):
+    """A Chapter 6 card with one spots+cnn and one shaped+msdn run per seed."""
+    runs = []
+    for inputs, model, rows in (("spots", "cnn", correct_a), ("shaped", "msdn", correct_b)):
+        for seed, right in enumerate(rows):
+            y = [0] * len(right)
+            predicted = [0 if r else 1 for r in right]
+            runs.append({"n_groups": 20, "inputs": inputs, "model": model, "variant": "",
+                         "seed": seed, "y": {"test_pristine": y},
+                         "predicted": {"test_pristine": predicted}})  # fmt: skip
+    return {"runs": runs}
+
+
+def test_the_statistics_example_follows_the_card():
+    # 40 crystals: A gets 30 right, B 24, all of B's among A's. The Wilson intervals
+    # overlap, the 6 discordant crystals all go to A: McNemar p = 2 / 2**6.
+    a = [True] * 30 + [False] * 10
+    b = [True] * 24 + [False] * 16
+    text = notebooks.statistics_example(_card([a, a], [b, b]))
+    assert "75.0 % [59.8, 85.8] (30/40)" in text and "intervals overlap. Yet the paired" in text
+    assert "6 go to the CNN and 0 to the MSDN (McNemar's p = 0.031)" in text
+    assert "separates the methods for 2 of the 2 seeds" in text
+    assert "28 right out of 28 gives [87.9, 100] %" in text
+    # Far apart: the intervals do not overlap and the paired test agrees ("And", not "Yet").
+    text = notebooks.statistics_example(_card([[True] * 40], [[False] * 40]))
+    assert "intervals do not overlap. And the paired test separates them" in text
+    # Equal: no ranking.
+    text = notebooks.statistics_example(_card([a], [a]))
+    assert "cannot separate them" in text and "for 0 of the 1 seeds" in text
+    with pytest.raises(ValueError, match="spots\\+cnn and shaped\\+msdn"):
+        notebooks.statistics_example({"runs": []})

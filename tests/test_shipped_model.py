@@ -24,6 +24,7 @@ def test_shipped_model_loads_and_its_card_says_how_it_was_made():
     assert card["command"].startswith("python -m crystal_course.training")
     assert card["dataset"]["n_train"] >= 10_517  # paper scale
     assert card["dataset"]["parameters"]["n_per_class"] == 1503
+    assert card["dataset"]["format"] == 2  # A7 and A10 in space group 166
     assert card["epochs"] == 5 and set(card["versions"]) >= {"keras", "tensorflow"}
     assert set(card["test_accuracy"]) == {
         "test_pristine",
