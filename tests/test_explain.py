@@ -192,3 +192,25 @@ def test_overlap_table_and_figure(shipped, fcc):
         explain.plot_response_maps(x, np.zeros((1, 2, 64, 64)), ["fcc"], ["conv1"])
     with pytest.raises(TypeError, match="dict"):
         explain.overlap_table(shipped, x)
+
+
+def test_gradient_overlaps_score_every_view_and_model_per_crystal(shipped, fcc):
+    bcc = fingerprint(reference_structure(229, n_atoms=64))
+    x = np.stack([fcc, bcc, fcc])
+    models = {"trained": shipped, "untrained": ziletti_cnn(seed=0)}
+    table, crystals = explain.gradient_overlaps(models, x)
+    assert list(table["view"]) == ["saliency", "saliency", "Grad-CAM", "Grad-CAM"]
+    assert set(crystals) == set(explain.GRADIENT_VIEWS)
+    for view, by_model in crystals.items():
+        for name, scores in by_model.items():
+            row = table[(table["view"] == view) & (table["model"] == name)].iloc[0]
+            assert scores.shape == (3,) and row["n"] == np.isfinite(scores).sum()
+            if row["n"] >= 2:
+                assert row["low"] <= row["mean"] <= row["high"]
+                np.testing.assert_allclose(row["mean"], np.nanmean(scores))
+    # The same fingerprint twice gets the same score: a deterministic map.
+    assert crystals["saliency"]["trained"][0] == crystals["saliency"]["trained"][2]
+    with pytest.raises(TypeError, match="dict"):
+        explain.gradient_overlaps(shipped, x)
+    with pytest.raises(ValueError, match="batch"):
+        explain.gradient_overlaps(models, fcc)

@@ -88,3 +88,16 @@ def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_crystals():
     assert "cannot be told apart" in one
     with pytest.raises(ValueError, match="boolean arrays"):
         uncertainty.paired_test([1, 0, 1], [0, 1, 1])
+
+
+def test_mean_interval_brackets_the_mean_and_narrows_with_more_crystals():
+    rng = np.random.default_rng(0)
+    few = rng.normal(2.0, 1.0, 20)
+    many = rng.normal(2.0, 1.0, 2000)
+    mean, low, high = uncertainty.mean_interval(few)
+    assert low < mean < high and mean == pytest.approx(few.mean())
+    _, low_many, high_many = uncertainty.mean_interval(many)
+    assert high_many - low_many < (high - low) / 5 and low_many < 2.0 < high_many
+    assert uncertainty.mean_interval([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match="finite"):
+        uncertainty.mean_interval([1.0, np.nan])
