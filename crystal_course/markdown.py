@@ -49,6 +49,7 @@ _LABELLED_MATH = re.compile(
 )
 _ROLE = re.compile(r"\{(cite|cite:p|cite:t|eq|numref|ref|doc)\}`([^`]*)`")
 _PAGE_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([A-Za-z0-9_./-]+)\.(?:md|ipynb)(#[^)\s]*)?\)")
+_TARGET = re.compile(r"^\(([A-Za-z0-9_-]+)\)=[ \t]*\n", re.M)
 _LEFTOVER = re.compile(
     r"\{(?!glue:)[a-z][a-z0-9:_-]*\}`|^```\{|^:::\{|^\([A-Za-z0-9_-]+\)=\s*$", re.M
 )
@@ -68,12 +69,16 @@ class Context:
         Bibliography key -> author-year text, e.g. ``{"ziletti2018": "Ziletti et al., 2018"}``.
     equations : dict
         Equation label -> its number on the page (Sphinx numbers them per page).
+    targets : dict
+        Section label (``(label)=`` above a heading) -> the page that defines it, for
+        ``{ref}`` roles that point into another page.
     """
 
     website: str
     page: str
     citations: dict[str, str] = field(default_factory=dict)
     equations: dict[str, int] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
 
     def url(self, page: str | None = None, anchor: str = "") -> str:
         """The website address of ``page`` (default: this one), with an optional anchor."""
@@ -166,11 +171,17 @@ def context(source: str | os.PathLike, config_path: str | os.PathLike | None = N
     for bib in config.get("bibtex_bibfiles", []):
         labels.update(citations(root / bib))
     source = Path(source).resolve()
+    targets = {
+        label: page.relative_to(root).with_suffix("").as_posix()
+        for page in sorted(source.parent.glob("*.md"))
+        for label in _TARGET.findall(page.read_text(encoding="utf-8"))
+    }
     return Context(
         website=_website(config, config_path),
         page=source.relative_to(root).with_suffix("").as_posix(),
         citations=labels,
         equations=equation_numbers(source.read_text(encoding="utf-8")),
+        targets=targets,
     )
 
 
@@ -216,13 +227,14 @@ def convert(markdown: str, ctx: Context) -> str:
         if kind == "doc":
             page = (Path(ctx.page).parent / target.removesuffix(".md")).as_posix()
             return f"[{words}]({ctx.url(page.lstrip('/'))})"
-        return f"[{words}]({ctx.url(anchor=target)})"
+        return f"[{words}]({ctx.url(ctx.targets.get(target), anchor=target)})"
 
     def page_link(match: re.Match) -> str:
         target = (Path(ctx.page).parent / match.group(1)).as_posix()
         return "](" + ctx.url(target, (match.group(2) or "").lstrip("#")) + ")"
 
-    text = _ADMONITION.sub(admonition, markdown)
+    text = _TARGET.sub("", markdown)  # a section label: the website's anchor, not text
+    text = _ADMONITION.sub(admonition, text)
     text = _LABELLED_MATH.sub(math, text)
     text = _ROLE.sub(role, text)
     text = _PAGE_LINK.sub(page_link, text)

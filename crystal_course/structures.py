@@ -330,6 +330,78 @@ def standard_conventional_cell(atoms: Atoms, symprec: float = 1e-3) -> Atoms:
     return Atoms(numbers=numbers, cell=cell, scaled_positions=scaled, pbc=True)
 
 
+def primitive_cell(atoms: Atoms, symprec: float = 1e-3) -> Atoms:
+    """spglib's primitive cell of a crystal, in the crystal's own frame (not rotated).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A periodic structure.
+    symprec : float, default 1e-3
+        spglib's distance tolerance, in Å.
+
+    Returns
+    -------
+    ase.Atoms
+        One lattice point per cell: for fcc one atom, spanned by a/2 <110>.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    lattice, scaled, numbers = _spglib(
+        spglib.standardize_cell, spglib_cell(atoms), to_primitive=True, no_idealize=True,
+        symprec=symprec,
+    )  # fmt: skip
+    return Atoms(numbers=numbers, cell=lattice, scaled_positions=scaled, pbc=True)
+
+
+def plot_cells(cells: dict, atoms: Atoms | None = None, ax=None):
+    """Draw unit cells as parallelepipeds in 3D, with the atoms of one structure.
+
+    Parameters
+    ----------
+    cells : dict of str to array_like
+        Label -> ``(3, 3)`` rows a, b, c (Å), each drawn from the origin.
+    atoms : ase.Atoms, optional
+        Atoms to draw as points (e.g. those of the conventional cell).
+    ax : mpl_toolkits.mplot3d.Axes3D, optional
+        Axes to draw on (default: a new 3D figure).
+
+    Returns
+    -------
+    mpl_toolkits.mplot3d.Axes3D
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    import itertools
+
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        ax = plt.figure(figsize=(4.5, 4.5)).add_subplot(projection="3d")
+    colours = itertools.cycle(("k", "C1", "C0", "C2"))
+    for (label, cell), colour in zip(cells.items(), colours, strict=False):
+        cell = np.asarray(cell, dtype=float)
+        if cell.shape != (3, 3):
+            raise ValueError(f"cell {label!r} must be (3, 3) rows a, b, c, got {cell.shape}")
+        corners = np.array(list(itertools.product((0, 1), repeat=3)), dtype=float)
+        for i, j in itertools.combinations(range(8), 2):
+            if np.abs(corners[i] - corners[j]).sum() == 1:  # an edge of the parallelepiped
+                ends = corners[[i, j]] @ cell
+                ax.plot(*ends.T, color=colour, lw=1.5,
+                        label=label if (i, j) == (0, 1) else None)  # fmt: skip
+    if atoms is not None:
+        ax.scatter(*atoms.positions.T, s=60, color="C3", depthshade=True, label="atoms")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_zlabel("z (Å)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
 def supercell(atoms: Atoms, n_atoms: int = 250) -> Atoms:
     """Repeat a cell along its three axes into a compact cluster of about ``n_atoms``.
 
@@ -1245,11 +1317,8 @@ def skewed_supercell(
     n_atoms = check_n_atoms(n_atoms)
     rng = _as_rng(rng)
     conventional = np.array(cell.cell)
-    lattice, scaled, numbers = _spglib(
-        spglib.standardize_cell, spglib_cell(cell), to_primitive=True, no_idealize=True,
-        symprec=1e-3,
-    )  # fmt: skip
-    primitive = Atoms(numbers=numbers, cell=lattice, scaled_positions=scaled, pbc=True)
+    primitive = primitive_cell(cell)
+    lattice = np.array(primitive.cell)
     n_cells = n_atoms / len(primitive)
     steps = np.arange(-8, 9)
     grid = np.array(np.meshgrid(steps, steps, steps, indexing="ij")).reshape(3, -1).T

@@ -59,6 +59,15 @@ def test_references_and_chapter_links_point_at_the_website():
     assert markdown.convert("[web](https://x.org/a.md)", _ctx()) == "[web](https://x.org/a.md)"
 
 
+def test_a_section_label_vanishes_and_references_to_it_reach_its_page():
+    ctx = _ctx(targets={"primer": "book/01_x", "elsewhere": "book/03_z"})
+    text = "(primer)=\n## Primer\n\nSee {ref}`the primer <primer>` and {ref}`that <elsewhere>`."
+    assert markdown.convert(text, ctx) == (
+        f"## Primer\n\nSee [the primer]({SITE}book/01_x.html#primer) and "
+        f"[that]({SITE}book/03_z.html#elsewhere)."
+    )
+
+
 def test_unknown_myst_syntax_is_refused_not_passed_through():
     with pytest.raises(ValueError, match="would show raw"):
         markdown.convert("```{figure} a.png\n```", _ctx())
@@ -91,6 +100,10 @@ def test_context_of_a_chapter_comes_from_the_books_config(root):
     assert ctx.page == "book/01_diffraction" and ctx.website.endswith("/")
     assert ctx.citations["ziletti2018"] == "Ziletti et al., 2018"
     assert list(ctx.equations)[:2] == ["eq-amplitude", "eq-intensity"]
+    # Chapter 2 links the crystallography primer of Chapter 1.
+    assert markdown.context(root / "book" / "02_dataset.md").targets["crystallography"] == (
+        "book/01_diffraction"
+    )
 
 
 def test_a_cell_with_glue_becomes_a_hidden_cell_that_renders_it():

@@ -458,3 +458,25 @@ def test_pipeline_takes_any_crystal_to_a_standard_supercell():
     atoms = structures.pipeline(bulk("NaCl", "rocksalt", a=5.64), 0, vacancies=0.1)
     assert atoms.info["element"] == "ClNa" and atoms.info["vacancies"] == 0.1
     assert 180 <= len(atoms) <= 260
+
+
+def test_primitive_cell_holds_one_lattice_point_in_the_same_frame():
+    fcc = structures.build_prototype(225, "Al")
+    primitive = structures.primitive_cell(fcc)
+    assert len(fcc) == 4 and len(primitive) == 1
+    np.testing.assert_allclose(fcc.get_volume() / primitive.get_volume(), 4)
+    # Its edges are a/2 <110> of the cube, in the cube's own frame.
+    conventional = np.array(fcc.cell)
+    assert structures.misalignment(primitive.cell, conventional, max_index=1).max() < 1e-6
+
+
+def test_plot_cells_draws_twelve_edges_per_cell():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fcc = structures.build_prototype(225, "Al")
+    ax = structures.plot_cells({"conventional": fcc.cell, "primitive": structures.primitive_cell(
+        fcc).cell}, atoms=fcc)  # fmt: skip
+    assert len(ax.get_lines()) == 24 and ax.get_xlabel() == "x (Å)"
+    with pytest.raises(ValueError, match="rows a, b, c"):
+        structures.plot_cells({"bad": np.eye(2)})
