@@ -19,6 +19,26 @@ Every chapter ends with exercises written once, in the chapter source, with the
     ```{solution-end}
     ```
 
+An exercise whose answer is an argument has no code cells: the statement, and a
+solution that is Markdown only -- a model answer and a ``**Rubric.**`` paragraph::
+
+    ```{exercise-start}
+    :label: ex-argue
+    ```
+    The question (Markdown).
+    ```{exercise-end}
+    ```
+    ```{solution-start} ex-argue
+    :class: dropdown
+    ```
+    A model answer. **Rubric.** What earns each point.
+    ```{solution-end}
+    ```
+
+It becomes an otter question graded by hand (``manual: true``, :data:`MANUAL_POINTS`):
+the student notebook gets a Markdown cell for the answer, the instructor notebook the
+model answer and its rubric.
+
 From that source this module writes an otter-grader *master notebook* (each
 exercise a question: the statement, the answer cell as the prompt, the solution,
 the checker call as the public test, the ``hidden-test`` cells as hidden tests)
@@ -69,6 +89,12 @@ ANSWER_TAG = "otter_answer_cell"
 """Otter's tag of the cell where a student writes an answer."""
 
 POINTS = 1
+
+MANUAL_POINTS = 2
+"""Points of an exercise whose answer is an argument, graded by hand with its rubric."""
+
+RUBRIC = "**Rubric.**"
+"""How the solution of a free-response exercise introduces its rubric."""
 """Points per exercise; a question scores all of them or none (``all_or_nothing``)."""
 
 TESTS_PACKAGE_DIR = Path(__file__).parent / "data" / "exercises"
@@ -109,6 +135,9 @@ class Exercise:
         The checker call, the last statement of ``solution``: the public test.
     hidden : tuple of str
         Code of the hidden tests.
+    manual : bool
+        An argument graded by hand: no answer, solution or check code; the
+        solution text is the model answer with its rubric.
     """
 
     label: str
@@ -119,6 +148,7 @@ class Exercise:
     solution: str
     check: str
     hidden: tuple[str, ...] = ()
+    manual: bool = False
 
     @property
     def answer_names(self) -> list[str]:
@@ -268,6 +298,13 @@ def _count(layout) -> int:
 
 
 def _exercise(parts: dict, number: str, fail) -> Exercise:
+    if not (parts["answer"] or parts["solution"] or parts["hidden"]):  # an argument
+        text = "\n\n".join(parts["solution_text"])
+        if RUBRIC not in text:
+            fail(f"a free-response exercise needs a model answer and a {RUBRIC} paragraph")
+        return Exercise(label=parts["label"], number=number,
+                        statement="\n\n".join(parts["statement"]), answer="",
+                        solution_text=text, solution="", check="", manual=True)  # fmt: skip
     if len(parts["answer"]) != 1 or len(parts["solution"]) != 1:
         fail(
             f"expected one answer cell and one solution cell (besides {HIDDEN_TEST_TAG!r} "
@@ -369,9 +406,21 @@ def master_notebook(source: str | os.PathLike, requirements: str | None = None):
         if not initialised:
             cells.append(new_code_cell(_INIT_SOURCE.format(name=name)))
             initialised = True
+        statement = markdown.convert(item.statement, ctx)
+        if item.manual:
+            question = {"name": item.label, "manual": True, "points": MANUAL_POINTS}
+            cells.append(_raw("# BEGIN QUESTION\n" + json.dumps(question)))
+            cells.append(
+                new_markdown_cell(
+                    f"**Exercise {item.number}** (an argument, graded by hand). {statement}"
+                )
+            )
+            cells += [_raw("# BEGIN SOLUTION"),
+                      new_markdown_cell(markdown.convert(item.solution_text, ctx)),
+                      _raw("# END SOLUTION"), _raw("# END QUESTION")]  # fmt: skip
+            continue
         question = {"name": item.label, "points": POINTS, "all_or_nothing": True}
         cells.append(_raw("# BEGIN QUESTION\n" + json.dumps(question)))
-        statement = markdown.convert(item.statement, ctx)
         cells.append(new_markdown_cell(f"**Exercise {item.number}.** {statement}"))
         cells += [_raw("# BEGIN PROMPT"), new_code_cell(item.answer), _raw("# END PROMPT")]
         cells.append(_raw("# BEGIN SOLUTION"))

@@ -25,7 +25,7 @@ def _code_lines(code: str) -> list[str]:
 
 def test_every_chapter_has_at_least_three_exercises_with_checks(root):
     for source in _sources(root):
-        found = assignments.exercises(source)
+        found = [e for e in assignments.exercises(source) if not e.manual]
         assert len(found) >= 3, source.name
         for exercise in found:
             assert exercise.check.startswith("checks.check_")
@@ -52,10 +52,26 @@ def test_student_twins_hold_no_solution(root):
                 assert exercise.solution_text[:60] not in text, exercise.label
 
 
+def test_every_chapter_asks_for_an_argument_graded_with_a_rubric(root):
+    for source in _sources(root):
+        arguments = [e for e in assignments.exercises(source) if e.manual]
+        assert arguments, f"{source.name}: no free-response exercise"
+        cells = nbformat.read(source.with_suffix(".ipynb"), as_version=4).cells
+        for exercise in arguments:
+            assert assignments.RUBRIC in exercise.solution_text and not exercise.answer
+            heading = f"**Exercise {exercise.number}** (an argument, graded by hand)."
+            at = next(i for i, c in enumerate(cells) if heading in c.source)
+            answer = cells[at + 1]  # a Markdown cell for the student's argument
+            assert answer.cell_type == "markdown"
+            assert assignments.ANSWER_TAG in answer.metadata["tags"]
+
+
 def test_every_exercise_has_an_answer_cell_and_a_check_cell(root):
     for source in _sources(root):
         cells = nbformat.read(source.with_suffix(".ipynb"), as_version=4).cells
         for exercise in assignments.exercises(source):
+            if exercise.manual:
+                continue  # no code to check: graded by hand
             heading = f"**Exercise {exercise.number}.**"
             statement = next(i for i, c in enumerate(cells) if c.source.startswith(heading))
             answer, check = cells[statement + 1], cells[statement + 2]
@@ -70,6 +86,9 @@ def test_shipped_public_tests_call_the_chapter_checkers(root):
     for source in _sources(root):
         directory = assignments.tests_dir(source.stem)
         for exercise in assignments.exercises(source):
+            if exercise.manual:  # graded by hand: no test file, public or hidden
+                assert not (root / directory / f"{exercise.label}.py").exists()
+                continue
             text = (root / directory / f"{exercise.label}.py").read_text()
             (function,) = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
             assert [ast.unparse(n) for n in function.body] == _code_lines(exercise.check)
@@ -221,7 +240,10 @@ def test_one_wrong_answer_loses_exactly_its_points(chapter_one, tmp_path):
     (row,) = assignments.grade(chapter_one["autograder"], path)
     scores = {k: v for k, v in row.items() if k.startswith("ex-")}
     assert scores.pop("ex-ewald-ratio") == 0
-    others = len(assignments.exercises(ROOT / "book" / "01_diffraction.md")) - 1
+    autograded = [
+        e for e in assignments.exercises(ROOT / "book" / "01_diffraction.md") if not e.manual
+    ]  # arguments are graded by hand, not by the autograder
+    others = len(autograded) - 1
     assert set(scores.values()) == {assignments.POINTS} and len(scores) == others
     assert row["total"] == row["possible"] - assignments.POINTS
 
@@ -264,3 +286,58 @@ def test_a_config_outside_the_project_is_refused_before_anything_is_written(comm
         assignments.main([command, str(ROOT / "_config.yml"), str(tmp_path), *extra])
     assert stop.value.code == 2 and "must be a folder of the project" in err.getvalue()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stray"]  # nothing written
+
+
+ARGUMENT = """
+```{exercise-start}
+:label: ex-argue
+```
+
+Why a paired test?
+
+```{exercise-end}
+```
+
+```{solution-start} ex-argue
+:class: dropdown
+```
+
+Both answered the same crystals.
+
+**Rubric.** 1 point: the same crystals; 1 point: only discordant crystals count.
+
+```{solution-end}
+```
+"""
+
+
+def test_an_argument_becomes_a_question_graded_by_hand(tmp_path):
+    source = _write(tmp_path, "n = 147\nchecks.check_kernel_parameters(n)")
+    source.write_text(source.read_text() + ARGUMENT)
+    first, argument = assignments.exercises(source)
+    assert not first.manual and argument.manual and argument.number == "9.2"
+    assert argument.statement == "Why a paired test?"
+    assert assignments.RUBRIC in argument.solution_text
+    master = assignments.master_notebook(source)
+    config = next(c.source for c in master.cells if '"ex-argue"' in c.source)
+    assert json.loads(config.split("\n", 1)[1]) == {
+        "name": "ex-argue",
+        "manual": True,
+        "points": assignments.MANUAL_POINTS,
+    }
+    assert not [c for c in master.cells if "def test_" in c.source and "argue" in c.source]
+    paths = assignments.assign(source, tmp_path / "out")
+    student = nbformat.read(paths["student"], as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    assert "Why a paired test?" in text and "Rubric" not in text  # the rubric stays hidden
+    answer = [c for c in student.cells if assignments.ANSWER_TAG in c.metadata.get("tags", [])]
+    assert answer[-1].cell_type == "markdown"  # where the student writes the argument
+    instructor = paths["instructor"].read_text()
+    assert "Rubric" in instructor and "only discordant crystals count" in instructor
+
+
+def test_an_argument_without_a_rubric_is_refused(tmp_path):
+    source = _write(tmp_path, "n = 147\nchecks.check_kernel_parameters(n)")
+    source.write_text(source.read_text() + ARGUMENT.replace("**Rubric.**", "Points:"))
+    with pytest.raises(ValueError, match="'ex-argue': a free-response exercise needs"):
+        assignments.exercises(source)

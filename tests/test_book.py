@@ -83,10 +83,12 @@ def test_chapters_follow_the_course_shape(root):
         exercises = re.findall(r"```\{exercise-start\}\n:label: ([\w-]+)", text)
         solutions = re.findall(r"```\{solution-start\} ([\w-]+)", text)
         assert exercises and sorted(exercises) == sorted(solutions), source.name
-        # Each solution ends by calling its checker.
+        # Each solution ends by calling its checker, or is an argument with its rubric.
         for label in solutions:
             block = text.split(f"```{{solution-start}} {label}", 1)[1].split("```{solution-end}")[0]
-            assert "checks.check_" in block, f"{source.name}: solution {label} has no checker"
+            assert "checks.check_" in block or (
+                "**Rubric.**" in block and "{code-cell}" not in block
+            ), f"{source.name}: solution {label} has neither a checker nor a rubric"
 
 
 def test_chapters_glue_through_the_numpy_safe_wrapper(root):
