@@ -689,3 +689,284 @@ def check_shaping_sweep(answer, spots, labels, thresholds=(30, 50, 100),
         )
     print(f"Correct: {chosen} gives the highest same-group rate, {100 * best:.1f} %")
     return chosen
+
+
+# ---------------------------------------------------------------------------
+# Mini-projects: open questions with a checkable outcome. The checkers verify that an
+# answer has the property asked for; many answers can pass.
+# ---------------------------------------------------------------------------
+
+
+def _placeholder(answer: object, name: str, what: str) -> None:
+    if answer is Ellipsis:
+        raise TypeError(f"{name}: replace the `...` placeholder with your answer ({what})")
+
+
+def _indices(answer: object, name: str, largest: int) -> tuple[int, int, int]:
+    _placeholder(answer, name, "three integers [u, v, w]")
+    values = np.asarray(answer)
+    if values.shape != (3,) or not np.all(np.isfinite(values.astype(float))):
+        raise TypeError(f"{name}: expected three integers [u, v, w], got {answer!r}")
+    if not np.all(values.astype(float) == np.round(values.astype(float))):
+        raise ValueError(f"{name}: lattice indices are integers, got {answer!r}")
+    indices = tuple(int(v) for v in values)
+    if not any(indices) or max(abs(v) for v in indices) > largest:
+        raise ValueError(f"{name}: expected a direction with indices from -{largest} to "
+                         f"{largest}, not all zero, got {indices}")  # fmt: skip
+    return indices
+
+
+@functools.cache
+def _bct_indium_cell() -> np.ndarray:
+    from crystal_course.structures import reference_structure, standard_conventional_cell
+
+    return np.array(standard_conventional_cell(reference_structure(139)).cell)
+
+
+def check_zone_axis_view(rotation, uvw, tolerance: float = 0.5) -> tuple[int, int, int]:
+    """Mini-project 1: a rotation that puts a new zone axis of bct indium on the beam.
+
+    Passes when the beam, after ``rotation`` (as for
+    :func:`crystal_course.diffraction.diffraction_pattern`), runs within ``tolerance``
+    degrees of ``[uvw]`` of the indium cell, and ``[uvw]`` is neither [001] nor one of
+    the <011> directions the chapter already showed.
+
+    Parameters
+    ----------
+    rotation : (axis, degrees) or (3, 3) array_like
+        The rotation.
+    uvw : sequence of 3 int
+        The zone axis, indices from -3 to 3.
+    tolerance : float, default 0.5
+        Largest angle between the beam and ``[uvw]``, degrees.
+
+    Notes
+    -----
+    Introduced in Chapter 1.
+    """
+    from crystal_course.diffraction import beam_direction
+
+    _placeholder(rotation, "rotation", "an (axis, degrees) pair or a rotation matrix")
+    indices = _indices(uvw, "uvw", 3)
+    u, v, w = (abs(i) for i in indices)
+    if (u, v) == (0, 0) or (w == 1 and sorted((u, v)) == [0, 1]):
+        raise AssertionError(f"uvw: {list(indices)} is a zone axis the chapter showed already "
+                             "([001] or <011>); find another one")  # fmt: skip
+    cell = _bct_indium_cell()
+    try:
+        beam = beam_direction(cell, rotation)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"rotation: {error}") from None
+    beam_cartesian, axis = beam @ cell, np.array(indices) @ cell
+    cosine = abs(beam_cartesian @ axis) / np.linalg.norm(beam_cartesian) / np.linalg.norm(axis)
+    angle = math.degrees(math.acos(min(1.0, cosine)))
+    if angle > tolerance:
+        raise AssertionError(f"the beam runs {angle:.2f} degrees from {list(indices)}, not within "
+                             f"{tolerance}. Hint: diffraction.beam_direction(cell, rotation) "
+                             "gives the beam's indices; tilt until they are proportional to "
+                             "[uvw].")  # fmt: skip
+    print(f"Correct: the beam runs along [{' '.join(map(str, indices))}] "
+          f"(within {angle:.2f} degrees)")  # fmt: skip
+    return indices
+
+
+def tolerance_window_rates(level: float, n_crystals: int = 8) -> tuple[float, float]:
+    """spglib's identification rate of bcc at 10⁻³ and 0.1 Å under displacements.
+
+    ``n_crystals`` bcc crystals of :func:`crystal_course.structures.sample_structure`
+    (seeds 0, 1, ...; 128 atoms), displaced by ``level`` x NN with the streams of
+    :func:`crystal_course.structures.identification_rates` (seed 0).
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    from crystal_course.structures import identification_rates, sample_structure
+
+    crystals = [sample_structure(229, seed, n_atoms=128) for seed in range(n_crystals)]
+    rates = identification_rates(crystals, "displacements", [level], symprecs=(1e-3, 0.1),
+                                 seed=0, n_jobs=1, progress=False)  # fmt: skip
+    return float(rates[0, 0]), float(rates[1, 0])
+
+
+def check_tolerance_window(answer: float) -> float:
+    """Mini-project 2: a displacement level where only the loose tolerance sees bcc.
+
+    Passes when, at ``answer`` (sigma as a fraction of NN), spglib at 10⁻³ Å identifies
+    none of the crystals of :func:`tolerance_window_rates` and spglib at 0.1 Å at least
+    half of them.
+
+    Notes
+    -----
+    Introduced in Chapter 2.
+    """
+    level = _as_number(answer, "level")
+    if not 0 < level <= 0.2:
+        raise ValueError(f"level: expected a displacement sigma as a fraction of NN in (0, 0.2], "
+                         f"got {level}")  # fmt: skip
+    tight, loose = tolerance_window_rates(level)
+    if tight > 0 or loose < 0.5:
+        raise AssertionError(f"level: at {level:g} x NN the tight tolerance finds bcc in "
+                             f"{100 * tight:.0f} % of the crystals and the loose one in "
+                             f"{100 * loose:.0f} %; the window needs 0 % and at least 50 %. "
+                             "Hint: scan levels between 0.1 % and 5 % of NN.")  # fmt: skip
+    print(f"Correct: at {level:g} x NN, 10^-3 A finds bcc in 0 % and 0.1 A in "
+          f"{100 * loose:.0f} % of the crystals")  # fmt: skip
+    return level
+
+
+def check_spglib_ahead(level, tests: dict) -> float | None:
+    """Mini-project 3: a displacement level where spglib at 0.1 Å beats the CNN, or none.
+
+    ``tests`` maps each displacement level searched (at least five, from at most 0.5 %
+    to at least 5 % of NN) to the :class:`crystal_course.uncertainty.PairedTest` of
+    spglib (0.1 Å, exact group found) minus the CNN, on the same crystals. ``level`` is
+    a level where that test separates them in spglib's favour, or ``None`` if no
+    searched level does. The checker verifies ``level`` against ``tests``.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.uncertainty import PairedTest
+
+    _placeholder(tests, "tests", "a dict of level -> PairedTest")
+    _placeholder(level, "level", "a level, or None")
+    if not isinstance(tests, dict) or not tests:
+        raise TypeError(
+            f"tests: expected a dict of level -> PairedTest, got {type(tests).__name__}"
+        )
+    for key, test in tests.items():
+        _as_number(key, "a level of tests")
+        if not isinstance(test, PairedTest):
+            raise TypeError(f"tests[{key!r}]: expected uncertainty.paired_test(...)'s result, "
+                            f"got {type(test).__name__}")  # fmt: skip
+    levels = sorted(float(k) for k in tests)
+    if len(levels) < 5 or levels[0] > 0.005 or levels[-1] < 0.05:
+        raise AssertionError(f"tests: search at least five levels from 0.5 % of NN or less to "
+                             f"5 % or more; got {levels}")  # fmt: skip
+    ahead = sorted(float(k) for k, t in tests.items() if t.apart() and t.difference > 0)
+    if level is None:
+        if ahead:
+            raise AssertionError(f"level: the paired test puts spglib ahead at {ahead}; "
+                                 "answer one of those levels")  # fmt: skip
+        print(f"Correct: at none of the {len(levels)} levels does spglib beat the CNN")
+        return None
+    value = _as_number(level, "level")
+    if value not in ahead:
+        raise AssertionError(f"level: at {value:g} the paired test does not put spglib ahead "
+                             f"(levels where it does: {ahead or 'none'}); answer None if there "
+                             "is no such level")  # fmt: skip
+    print(f"Correct: at {value:g} x NN spglib at 0.1 A is ahead of the CNN")
+    return value
+
+
+def check_blind_map(response) -> float:
+    """Mini-project 4: a map blind to the peaks that still scores above 1.5 over the image.
+
+    Passes when ``response`` (64 x 64, non-negative) scores between 0.8 and 1.2 against
+    the peaks of the fcc reference fingerprint inside the ring (blind to where the
+    peaks are), but at least 1.5 when every pixel of the image counts
+    (``region`` = the whole image): why :func:`crystal_course.explain.peak_overlap`
+    counts inside the ring.
+
+    Notes
+    -----
+    Introduced in Chapter 4.
+    """
+    from crystal_course.explain import peak_overlap
+
+    _placeholder(response, "response", "a 64 x 64 map")
+    values = np.asarray(response, dtype=float)
+    if values.shape != (64, 64) or not np.isfinite(values).all() or (values < 0).any():
+        raise TypeError(f"response: expected a (64, 64) map of finite values >= 0, got shape "
+                        f"{values.shape}")  # fmt: skip
+    if not values.any():
+        raise ValueError("response: the map is zero everywhere")
+    fcc = _fcc_fingerprint()
+    ring_score = peak_overlap(values, fcc)
+    image_score = peak_overlap(values, fcc, region=np.ones((64, 64), dtype=bool))
+    if not 0.8 <= ring_score <= 1.2:
+        raise AssertionError(f"response: inside the ring it scores {ring_score:.2f}, so it is not "
+                             "blind to the peaks (a blind map scores about 1 there)")  # fmt: skip
+    if image_score < 1.5:
+        raise AssertionError(f"response: over the whole image it scores {image_score:.2f}, not "
+                             "at least 1.5. Hint: where are the peaks never found?")  # fmt: skip
+    print(f"Correct: {ring_score:.2f} inside the ring, {image_score:.2f} over the whole image")
+    return image_score
+
+
+def check_embedding_clusters(embedding, y, minimum: float = 0.85, seed: int = 0) -> float:
+    """Mini-project 5: a 2-D embedding on which K-Means finds the classes.
+
+    Passes when K-Means on ``embedding`` (``(N, 2)``, one row per fingerprint of ``y``)
+    reaches a matched accuracy of at least ``minimum``
+    (:func:`crystal_course.clustering.evaluate_clustering`).
+
+    Notes
+    -----
+    Introduced in Chapter 5.
+    """
+    from crystal_course.clustering import evaluate_clustering
+
+    _placeholder(embedding, "embedding", "an (N, 2) array")
+    points = np.asarray(embedding, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(np.asarray(y)):
+        raise TypeError(f"embedding: expected ({len(np.asarray(y))}, 2), one row per fingerprint, "
+                        f"got {points.shape}")  # fmt: skip
+    if not np.isfinite(points).all():
+        raise ValueError("embedding: holds NaN or infinite values")
+    accuracy = evaluate_clustering(points, y, seed=seed).accuracy
+    if accuracy < minimum:
+        raise AssertionError(f"embedding: K-Means reaches {100 * accuracy:.1f} %, below "
+                             f"{100 * minimum:.0f} %. Hint: which representation of Section 5.3 "
+                             "forgets what differs within a class?")  # fmt: skip
+    print(f"Correct: K-Means on this 2-D embedding reaches {100 * accuracy:.1f} %")
+    return accuracy
+
+
+def check_tied_methods(pair, variant: str, test, card=None) -> object:
+    """Mini-project 6: two methods the card's data cannot rank, at one training size.
+
+    ``pair`` is two ``(inputs, model)`` methods of the Chapter 6 card, ``variant`` a
+    training-set variant of the card (``""`` for the main runs), and ``test`` the
+    :class:`crystal_course.uncertainty.PairedTest` of the first minus the second on
+    seed 0, 20 groups. Passes when ``test`` is that test and it does not separate them.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    from crystal_course import zone_axis
+    from crystal_course.uncertainty import PairedTest, paired_test
+
+    _placeholder(pair, "pair", "two (inputs, model) methods")
+    _placeholder(variant, "variant", "a variant of the card, '' for the main runs")
+    _placeholder(test, "test", "uncertainty.paired_test(...)")
+    card = zone_axis.card() if card is None else card
+    try:
+        (a_inputs, a_model), (b_inputs, b_model) = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"pair: expected two (inputs, model) pairs, got {pair!r}") from None
+    if not isinstance(test, PairedTest):
+        raise TypeError(f"test: expected uncertainty.paired_test(...)'s result, got "
+                        f"{type(test).__name__}")  # fmt: skip
+    a = zone_axis.card_correct(card, a_inputs, a_model, variant=variant)
+    b = zone_axis.card_correct(card, b_inputs, b_model, variant=variant)
+    if a.size == 0 or b.size == 0:
+        raise ValueError(f"pair: the card has no 20-group runs of {pair!r} with variant "
+                         f"{variant!r}")  # fmt: skip
+    if (a_inputs, a_model) == (b_inputs, b_model):
+        raise AssertionError("pair: compare two different methods")
+    expected = paired_test(a[0], b[0])
+    if (test.n, test.only_a, test.only_b) != (expected.n, expected.only_a, expected.only_b):
+        raise AssertionError("test: not the paired test of these two methods on seed 0 "
+                             f"(expected {expected.only_a} and {expected.only_b} crystals only "
+                             "one of them gets right)")  # fmt: skip
+    if expected.apart():
+        raise AssertionError(f"pair: at this size the paired test separates them (difference "
+                             f"{100 * expected.difference:+.1f} points, p = "
+                             f"{expected.p_value:.2g}); find a pair it cannot rank")  # fmt: skip
+    print(f"Correct: {pair[0]} and {pair[1]} cannot be told apart ({variant or 'main runs'}: "
+          f"{100 * expected.difference:+.1f} points, p = {expected.p_value:.2g})")  # fmt: skip
+    return expected

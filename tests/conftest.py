@@ -34,3 +34,16 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def zone_card(methods: dict, variant: str = "") -> dict:
+    """A Chapter 6 results card with 20-group runs: ``(inputs, model)`` -> one list of
+    per-crystal verdicts (True: right) per seed, in seed order."""
+    runs = []
+    for (inputs, model), seeds in methods.items():
+        for seed, right in enumerate(seeds):
+            predicted = [0 if r else 1 for r in right]
+            runs.append({"n_groups": 20, "inputs": inputs, "model": model, "variant": variant,
+                         "seed": seed, "y": {"test_pristine": [0] * len(right)},
+                         "predicted": {"test_pristine": predicted}})  # fmt: skip
+    return {"runs": runs}

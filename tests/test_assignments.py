@@ -73,7 +73,11 @@ def test_every_exercise_has_an_answer_cell_and_a_check_cell(root):
             if exercise.manual:
                 continue  # no code to check: graded by hand
             heading = f"**Exercise {exercise.number}.**"
-            statement = next(i for i, c in enumerate(cells) if c.source.startswith(heading))
+            # (after a free-response question, otter opens the next cell with an HTML
+            # comment that closes it)
+            statement = next(i for i, c in enumerate(cells)
+                             if c.source.removeprefix("<!-- END QUESTION -->").lstrip()
+                             .startswith(heading))  # fmt: skip
             answer, check = cells[statement + 1], cells[statement + 2]
             assert answer.cell_type == "code" and assignments.ANSWER_TAG in answer.metadata["tags"]
             assert answer.source == exercise.answer and "..." in answer.source

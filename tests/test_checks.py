@@ -275,3 +275,115 @@ def test_shaping_sweep_finds_the_setting_that_keeps_groups_together():
         checks.check_shaping_sweep(..., patterns, labels)
     with pytest.raises(TypeError, match="tuple"):
         checks.check_shaping_sweep([50, 1.0], patterns, labels, **grid)
+
+
+def test_zone_axis_view_accepts_any_new_zone_axis_on_the_beam(capsys):
+    cell = checks._bct_indium_cell()
+    a, c = np.linalg.norm(cell[0]), np.linalg.norm(cell[2])
+    tilt = float(np.degrees(np.arctan(a / (3 * c))))
+    assert checks.check_zone_axis_view(("x", tilt), [0, 1, 3]) == (0, 1, 3)
+    assert checks.check_zone_axis_view(("x", tilt), np.array([0, -1, -3])) == (0, -1, -3)
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="degrees from"):
+        checks.check_zone_axis_view(("x", tilt + 2), [0, 1, 3])
+    with pytest.raises(AssertionError, match="showed already"):
+        checks.check_zone_axis_view(("x", 33.3), [0, 1, 1])
+    with pytest.raises(AssertionError, match="showed already"):
+        checks.check_zone_axis_view(None, [0, 0, 1])
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_zone_axis_view(..., [0, 1, 3])
+    with pytest.raises(ValueError, match="integers"):
+        checks.check_zone_axis_view(("x", tilt), [0, 1.5, 3])
+    with pytest.raises(ValueError, match="-3 to 3"):
+        checks.check_zone_axis_view(("x", tilt), [0, 1, 4])
+    with pytest.raises(TypeError, match="rotation"):
+        checks.check_zone_axis_view("x", [0, 1, 3])
+
+
+def test_tolerance_window_needs_the_tight_tolerance_blind_and_the_loose_one_seeing():
+    tight, loose = checks.tolerance_window_rates(0.005)
+    assert tight == 0 and loose >= 0.5  # inside the window
+    assert checks.check_tolerance_window(0.005) == 0.005
+    with pytest.raises(AssertionError, match="window needs"):
+        checks.check_tolerance_window(0.05)  # both blind
+    with pytest.raises(ValueError, match="fraction of NN"):
+        checks.check_tolerance_window(0.0)
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_tolerance_window(...)
+
+
+def test_spglib_ahead_follows_the_paired_tests():
+    from crystal_course.uncertainty import paired_test
+
+    cnn = np.ones(20, bool)
+    even = {lv: paired_test(cnn, cnn) for lv in (0.0, 0.005, 0.01, 0.03, 0.05)}
+    assert checks.check_spglib_ahead(None, even) is None
+    spglib = np.ones(20, bool)
+    worse = cnn.copy()
+    worse[:12] = False
+    ahead = {**even, 0.01: paired_test(spglib, worse)}  # spglib right on 12 more crystals
+    assert checks.check_spglib_ahead(0.01, ahead) == 0.01
+    with pytest.raises(AssertionError, match="spglib ahead at"):
+        checks.check_spglib_ahead(None, ahead)
+    with pytest.raises(AssertionError, match="does not put spglib ahead"):
+        checks.check_spglib_ahead(0.03, ahead)
+    with pytest.raises(AssertionError, match="at least five levels"):
+        checks.check_spglib_ahead(None, {0.0: even[0.0], 0.05: even[0.05]})
+    with pytest.raises(TypeError, match="paired_test"):
+        checks.check_spglib_ahead(None, {**even, 0.02: 0.5})
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_spglib_ahead(None, ...)
+
+
+def test_blind_map_must_ignore_the_peaks_but_live_in_the_ring():
+    from crystal_course.diffraction import ring_mask
+    from crystal_course.explain import peak_mask
+
+    ring = ring_mask(64).astype(float)
+    assert checks.check_blind_map(ring) >= 1.5
+    with pytest.raises(AssertionError, match="not blind"):
+        checks.check_blind_map(peak_mask(checks._fcc_fingerprint()).astype(float))
+    with pytest.raises(AssertionError, match="whole image"):
+        checks.check_blind_map(np.ones((64, 64)))  # blind, but scores 1 everywhere
+    with pytest.raises(TypeError, match="64, 64"):
+        checks.check_blind_map(np.ones((32, 32)))
+    with pytest.raises(ValueError, match="zero everywhere"):
+        checks.check_blind_map(np.zeros((64, 64)))
+
+
+def test_embedding_clusters_scores_the_students_embedding():
+    y = np.repeat([0, 1, 2], 10)
+    centres = np.array([[0, 0], [10, 0], [0, 10]], float)
+    points = centres[y] + np.random.default_rng(0).normal(0, 0.5, (30, 2))
+    assert checks.check_embedding_clusters(points, y) == 1.0
+    with pytest.raises(AssertionError, match="below 85 %"):
+        checks.check_embedding_clusters(np.random.default_rng(1).normal(size=(30, 2)), y)
+    with pytest.raises(TypeError, match=r"\(30, 2\)"):
+        checks.check_embedding_clusters(points[:, :1], y)
+    with pytest.raises(ValueError, match="NaN"):
+        checks.check_embedding_clusters(np.full((30, 2), np.nan), y)
+
+
+def test_tied_methods_recomputes_the_test_from_the_card():
+    from conftest import zone_card
+
+    from crystal_course.uncertainty import paired_test
+
+    def card(a, b):
+        return zone_card({("spots", "cnn"): [a], ("shaped", "msdn"): [b]})
+
+    a = np.array([True] * 15 + [False] * 5)
+    b = np.array([True] * 14 + [False] * 6)
+    pair = (("spots", "cnn"), ("shaped", "msdn"))
+    tied = card(a, b)
+    assert checks.check_tied_methods(pair, "", paired_test(a, b), card=tied).n == 20
+    with pytest.raises(AssertionError, match="not the paired test"):
+        checks.check_tied_methods(pair, "", paired_test(b, a), card=tied)
+    far = card(np.ones(20, bool), np.zeros(20, bool))
+    with pytest.raises(AssertionError, match="separates them"):
+        checks.check_tied_methods(pair, "", paired_test(np.ones(20, bool), np.zeros(20, bool)),
+                                  card=far)  # fmt: skip
+    with pytest.raises(ValueError, match="no 20-group runs"):
+        checks.check_tied_methods(pair, "40 train/group", paired_test(a, b), card=tied)
+    with pytest.raises(TypeError, match="two \\(inputs, model\\)"):
+        checks.check_tied_methods("spots", "", paired_test(a, b), card=tied)

@@ -170,15 +170,9 @@ def test_glue_works_where_myst_nb_is_absent(monkeypatch, capsys):
 
 def _card(correct_a, correct_b):
     """A Chapter 6 card with one spots+cnn and one shaped+msdn run per seed."""
-    runs = []
-    for inputs, model, rows in (("spots", "cnn", correct_a), ("shaped", "msdn", correct_b)):
-        for seed, right in enumerate(rows):
-            y = [0] * len(right)
-            predicted = [0 if r else 1 for r in right]
-            runs.append({"n_groups": 20, "inputs": inputs, "model": model, "variant": "",
-                         "seed": seed, "y": {"test_pristine": y},
-                         "predicted": {"test_pristine": predicted}})  # fmt: skip
-    return {"runs": runs}
+    from conftest import zone_card
+
+    return zone_card({("spots", "cnn"): correct_a, ("shaped", "msdn"): correct_b})
 
 
 def test_the_statistics_example_follows_the_card():

@@ -1,0 +1,12 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "ex-project-zone-axis"
+points = 1
+all_or_nothing = True
+
+@test_case(points=None, hidden=False)
+def test_checker(rotation, uvw, checks):
+    checks.check_zone_axis_view(rotation, uvw)
+
