@@ -6,8 +6,8 @@
 #                   (pinned stack), the Colab stack (make test-colab) and the lowest declared
 #                   versions on Python 3.11 (make test-lowest); prints the time of each part
 #   make test-colab on Colab's Python (3.13) and versions: the shipped model, generation on a
-#                   Dask cluster, training on two devices, every chapter's solutions graded
-#                   by its autograder, and every student notebook run once and graded
+#                   Dask cluster, training on two devices, and every student notebook run
+#                   once and graded (zero), then its solutions on the same kernel (full marks)
 #   make test-lowest  the declared lower bounds on Python 3.11: install, and the unit tests
 #                   of the modules that use them
 #   make notebooks  regenerate the output-free .ipynb twins (student editions) and the
@@ -138,11 +138,12 @@ check-book: $(STAMP) $(MATHJAX)
 		--path-output _build/check -W -n --keep-going
 	$(PY) -m crystal_course.notebooks check-links _build/check/_build/html book
 
-# Two lanes side by side, as neither keeps both cores busy on its own: the pinned stack
-# followed by the lowest versions, and Colab's stack. Each part is timed; every line of
-# output carries its lane's name; the times are printed at the end (also after a failure).
-PINNED_PARTS := install lint check-book unit lowest-install test-lowest
-COLAB_PARTS  := colab-install test-colab
+# Two lanes side by side, as neither keeps both cores busy on its own: the pinned stack,
+# and Colab's stack followed by the lowest versions (the lanes take about as long). Each
+# part is timed; every line of output carries its lane's name; the times are printed at
+# the end (also after a failure).
+PINNED_PARTS := install lint check-book unit
+COLAB_PARTS  := colab-install test-colab lowest-install test-lowest
 define lane
 for part in $(2); do start=$$(date +%s); \
   $(MAKE) --no-print-directory $$part 2>&1 | sed -u "s/^/[$(1)] /"; status=$${PIPESTATUS[0]}; \

@@ -43,9 +43,10 @@ QUICK_BUDGET_SECONDS: dict[str, int] = {
 
 On the course's 2-core CPU machine (no GPU), whose ``bench/bench_training.py`` baseline
 is the figure the instructors' page gives beside these. Each ``make test`` runs every
-chapter three times (with solutions on the pinned stack; with solutions and as the
-student edition on Colab's), so the sum, about four minutes for the eight chapters
-planned, sets most of CI's 15-minute budget. Two entries hold the place of the chapters
+chapter twice (with solutions on the pinned stack; as the student edition, then its
+solutions on the same kernel, on Colab's), one run in each of its two lanes, so the
+sum, about four minutes for the eight chapters planned, sets most of CI's 15-minute
+budget. Two entries hold the place of the chapters
 to come."""
 DATA_VARIABLE = "CRYSTAL_COURSE_DATA"
 
