@@ -723,22 +723,22 @@ def _bct_indium_cell() -> np.ndarray:
     return np.array(standard_conventional_cell(reference_structure(139)).cell)
 
 
-def check_zone_axis_view(rotation, uvw, tolerance: float = 0.5) -> tuple[int, int, int]:
+def check_zone_axis_view(view_rotation, view_uvw, tolerance: float = 0.5) -> tuple[int, int, int]:
     """Mini-project 1: a rotation that puts a new zone axis of bct indium on the beam.
 
-    Passes when the beam, after ``rotation`` (as for
+    Passes when the beam, after the rotation ``view_rotation`` (as for
     :func:`crystal_course.diffraction.diffraction_pattern`), runs within ``tolerance``
-    degrees of ``[uvw]`` of the indium cell, and ``[uvw]`` is neither [001] nor one of
-    the <011> directions the chapter already showed.
+    degrees of ``view_uvw`` = ``[uvw]`` of the indium cell, and ``view_uvw`` is neither
+    [001] nor one of the <011> directions the chapter already showed.
 
     Parameters
     ----------
-    rotation : (axis, degrees) or (3, 3) array_like
+    view_rotation : (axis, degrees) or (3, 3) array_like
         The rotation.
-    uvw : sequence of 3 int
+    view_uvw : sequence of 3 int
         The zone axis, indices from -3 to 3.
     tolerance : float, default 0.5
-        Largest angle between the beam and ``[uvw]``, degrees.
+        Largest angle between the beam and ``view_uvw``, degrees.
 
     Notes
     -----
@@ -746,23 +746,23 @@ def check_zone_axis_view(rotation, uvw, tolerance: float = 0.5) -> tuple[int, in
     """
     from crystal_course.diffraction import beam_direction
 
-    _placeholder(rotation, "rotation", "an (axis, degrees) pair or a rotation matrix")
-    indices = _indices(uvw, "uvw", 3)
+    _placeholder(view_rotation, "view_rotation", "an (axis, degrees) pair or a rotation matrix")
+    indices = _indices(view_uvw, "view_uvw", 3)
     u, v, w = (abs(i) for i in indices)
     if (u, v) == (0, 0) or (w == 1 and sorted((u, v)) == [0, 1]):
-        raise AssertionError(f"uvw: {list(indices)} is a zone axis the chapter showed already "
+        raise AssertionError(f"view_uvw: {list(indices)} is a zone axis the chapter showed already "
                              "([001] or <011>); find another one")  # fmt: skip
     cell = _bct_indium_cell()
     try:
-        beam = beam_direction(cell, rotation)
+        beam = beam_direction(cell, view_rotation)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"rotation: {error}") from None
+        raise TypeError(f"view_rotation: {error}") from None
     beam_cartesian, axis = beam @ cell, np.array(indices) @ cell
     cosine = abs(beam_cartesian @ axis) / np.linalg.norm(beam_cartesian) / np.linalg.norm(axis)
     angle = math.degrees(math.acos(min(1.0, cosine)))
     if angle > tolerance:
         raise AssertionError(f"the beam runs {angle:.2f} degrees from {list(indices)}, not within "
-                             f"{tolerance}. Hint: diffraction.beam_direction(cell, rotation) "
+                             f"{tolerance}. Hint: diffraction.beam_direction(cell, view_rotation) "
                              "gives the beam's indices; tilt until they are proportional to "
                              "[uvw].")  # fmt: skip
     print(f"Correct: the beam runs along [{' '.join(map(str, indices))}] "
@@ -815,14 +815,14 @@ def check_tolerance_window(answer: float) -> float:
     return level
 
 
-def check_spglib_ahead(level, tests: dict) -> float | None:
+def check_spglib_ahead(ahead_level, ahead_tests: dict) -> float | None:
     """Mini-project 3: a displacement level where spglib at 0.1 Å beats the CNN, or none.
 
-    ``tests`` maps each displacement level searched (at least five, from at most 0.5 %
+    ``ahead_tests`` maps each displacement level searched (at least five, from at most 0.5 %
     to at least 5 % of NN) to the :class:`crystal_course.uncertainty.PairedTest` of
-    spglib (0.1 Å, exact group found) minus the CNN, on the same crystals. ``level`` is
+    spglib (0.1 Å, exact group found) minus the CNN, on the same crystals. ``ahead_level`` is
     a level where that test separates them in spglib's favour, or ``None`` if no
-    searched level does. The checker verifies ``level`` against ``tests``.
+    searched level does. The checker verifies ``ahead_level`` against ``ahead_tests``.
 
     Notes
     -----
@@ -830,31 +830,32 @@ def check_spglib_ahead(level, tests: dict) -> float | None:
     """
     from crystal_course.uncertainty import PairedTest
 
-    _placeholder(tests, "tests", "a dict of level -> PairedTest")
-    _placeholder(level, "level", "a level, or None")
+    _placeholder(ahead_tests, "ahead_tests", "a dict of level -> PairedTest")
+    _placeholder(ahead_level, "ahead_level", "a level, or None")
+    tests, level = ahead_tests, ahead_level
     if not isinstance(tests, dict) or not tests:
         raise TypeError(
-            f"tests: expected a dict of level -> PairedTest, got {type(tests).__name__}"
+            f"ahead_tests: expected a dict of level -> PairedTest, got {type(tests).__name__}"
         )
     for key, test in tests.items():
-        _as_number(key, "a level of tests")
+        _as_number(key, "a level of ahead_tests")
         if not isinstance(test, PairedTest):
-            raise TypeError(f"tests[{key!r}]: expected uncertainty.paired_test(...)'s result, "
-                            f"got {type(test).__name__}")  # fmt: skip
+            raise TypeError(f"ahead_tests[{key!r}]: expected uncertainty.paired_test(...)'s "
+                            f"result, got {type(test).__name__}")  # fmt: skip
     levels = sorted(float(k) for k in tests)
     if len(levels) < 5 or levels[0] > 0.005 or levels[-1] < 0.05:
-        raise AssertionError(f"tests: search at least five levels from 0.5 % of NN or less to "
-                             f"5 % or more; got {levels}")  # fmt: skip
+        raise AssertionError(f"ahead_tests: search at least five levels from 0.5 % of NN or less "
+                             f"to 5 % or more; got {levels}")  # fmt: skip
     ahead = sorted(float(k) for k, t in tests.items() if t.apart() and t.difference > 0)
     if level is None:
         if ahead:
-            raise AssertionError(f"level: the paired test puts spglib ahead at {ahead}; "
+            raise AssertionError(f"ahead_level: the paired test puts spglib ahead at {ahead}; "
                                  "answer one of those levels")  # fmt: skip
         print(f"Correct: at none of the {len(levels)} levels does spglib beat the CNN")
         return None
-    value = _as_number(level, "level")
+    value = _as_number(level, "ahead_level")
     if value not in ahead:
-        raise AssertionError(f"level: at {value:g} the paired test does not put spglib ahead "
+        raise AssertionError(f"ahead_level: at {value:g} the paired test does not put spglib ahead "
                              f"(levels where it does: {ahead or 'none'}); answer None if there "
                              "is no such level")  # fmt: skip
     print(f"Correct: at {value:g} x NN spglib at 0.1 A is ahead of the CNN")
@@ -925,13 +926,13 @@ def check_embedding_clusters(embedding, y, minimum: float = 0.85, seed: int = 0)
     return accuracy
 
 
-def check_tied_methods(pair, variant: str, test, card=None) -> object:
+def check_tied_methods(tied_pair, tied_variant: str, tie, card=None) -> object:
     """Mini-project 6: two methods the card's data cannot rank, at one training size.
 
-    ``pair`` is two ``(inputs, model)`` methods of the Chapter 6 card, ``variant`` a
-    training-set variant of the card (``""`` for the main runs), and ``test`` the
+    ``tied_pair`` is two ``(inputs, model)`` methods of the Chapter 6 card, ``tied_variant`` a
+    training-set variant of the card (``""`` for the main runs), and ``tie`` the
     :class:`crystal_course.uncertainty.PairedTest` of the first minus the second on
-    seed 0, 20 groups. Passes when ``test`` is that test and it does not separate them.
+    seed 0, 20 groups. Passes when ``tie`` is that test and it does not separate them.
 
     Notes
     -----
@@ -940,31 +941,32 @@ def check_tied_methods(pair, variant: str, test, card=None) -> object:
     from crystal_course import zone_axis
     from crystal_course.uncertainty import PairedTest, paired_test
 
-    _placeholder(pair, "pair", "two (inputs, model) methods")
-    _placeholder(variant, "variant", "a variant of the card, '' for the main runs")
-    _placeholder(test, "test", "uncertainty.paired_test(...)")
+    _placeholder(tied_pair, "tied_pair", "two (inputs, model) methods")
+    _placeholder(tied_variant, "tied_variant", "a variant of the card, '' for the main runs")
+    _placeholder(tie, "tie", "uncertainty.paired_test(...)")
+    pair, variant, test = tied_pair, tied_variant, tie
     card = zone_axis.card() if card is None else card
     try:
         (a_inputs, a_model), (b_inputs, b_model) = pair
     except (TypeError, ValueError):
-        raise TypeError(f"pair: expected two (inputs, model) pairs, got {pair!r}") from None
+        raise TypeError(f"tied_pair: expected two (inputs, model) pairs, got {pair!r}") from None
     if not isinstance(test, PairedTest):
-        raise TypeError(f"test: expected uncertainty.paired_test(...)'s result, got "
+        raise TypeError(f"tie: expected uncertainty.paired_test(...)'s result, got "
                         f"{type(test).__name__}")  # fmt: skip
     a = zone_axis.card_correct(card, a_inputs, a_model, variant=variant)
     b = zone_axis.card_correct(card, b_inputs, b_model, variant=variant)
     if a.size == 0 or b.size == 0:
-        raise ValueError(f"pair: the card has no 20-group runs of {pair!r} with variant "
+        raise ValueError(f"tied_pair: the card has no 20-group runs of {pair!r} with variant "
                          f"{variant!r}")  # fmt: skip
     if (a_inputs, a_model) == (b_inputs, b_model):
-        raise AssertionError("pair: compare two different methods")
+        raise AssertionError("tied_pair: compare two different methods")
     expected = paired_test(a[0], b[0])
     if (test.n, test.only_a, test.only_b) != (expected.n, expected.only_a, expected.only_b):
-        raise AssertionError("test: not the paired test of these two methods on seed 0 "
+        raise AssertionError("tie: not the paired test of these two methods on seed 0 "
                              f"(expected {expected.only_a} and {expected.only_b} crystals only "
                              "one of them gets right)")  # fmt: skip
     if expected.apart():
-        raise AssertionError(f"pair: at this size the paired test separates them (difference "
+        raise AssertionError(f"tied_pair: at this size the paired test separates them (difference "
                              f"{100 * expected.difference:+.1f} points, p = "
                              f"{expected.p_value:.2g}); find a pair it cannot rank")  # fmt: skip
     print(f"Correct: {pair[0]} and {pair[1]} cannot be told apart ({variant or 'main runs'}: "

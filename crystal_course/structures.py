@@ -1593,7 +1593,7 @@ def random_crystal(
     atoms in the conventional cell). spglib then relabels the structure; if it
     finds a different group (special positions can make a supergroup) the
     structure is dropped and another is drawn. The result is spglib's standard
-    conventional cell, so the beam axes x, y, z of Chapter 6 are well defined.
+    conventional cell, whose cell vectors set the zone axes of Chapter 6.
 
     Parameters
     ----------

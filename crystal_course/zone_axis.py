@@ -547,7 +547,8 @@ MSDN_SIZES: dict[str, dict] = {
     "full": {"blocks": (3, 6, 12, 8), "growth": 32, "stem_filters": 32},
 }
 """Trunk of :func:`crystal_course.models.msdn` per mode: a small one for CPU
-minutes and the paper-like 3-6-12-8 DenseNet with growth 32."""
+minutes, and four dense blocks (the paper's number) of 3, 6, 12 and 8 layers with
+growth 32 (our sizes: the paper's text does not state them)."""
 
 PAPER_TOP1: dict[int, float] = {8: 0.9904, 20: 0.9501, 49: 0.8316, 72: 0.8012}
 """Top-1 accuracy of shaped patterns + MSDN in Tiong et al. (2020) per number of

@@ -33,6 +33,24 @@ def test_every_chapter_has_at_least_three_exercises_with_checks(root):
             assert exercise.hidden, f"{source.name} {exercise.label}: no hidden test"
 
 
+def test_every_exercise_owns_its_answer_names(root):
+    """Solving one exercise never breaks another one, nor a cell of the chapter above:
+    only the exercise's own answer and solution cells assign the names it asks for."""
+    import jupytext
+
+    for source in _sources(root):
+        cells = [c.source for c in jupytext.read(source).cells if c.cell_type == "code"]
+        assigned = [set(assignments._assigned(c)) if not c.lstrip().startswith(("%", "!"))
+                    else set() for c in cells]  # fmt: skip
+        for exercise in assignments.exercises(source):
+            own = {exercise.answer.strip(), exercise.solution.strip()}
+            for name in exercise.answer_names:
+                others = [c for c, names in zip(cells, assigned, strict=True)
+                          if name in names and c.strip() not in own]  # fmt: skip
+                assert not others, (f"{source.name} {exercise.label}: {name!r} is also "
+                                    f"assigned in {others[0][:80]!r}")  # fmt: skip
+
+
 def test_student_twins_hold_no_solution(root):
     for source in _sources(root):
         twin = nbformat.read(source.with_suffix(".ipynb"), as_version=4)

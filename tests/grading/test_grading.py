@@ -131,5 +131,5 @@ def test_student_twin_runs_shows_its_numbers_grades_zero_then_solutions_full(
     assert sorted(solved) == sorted(questions), solved
     assert all(score == possible > 0 for score, possible in solved.values()), solved
     if chapter == "06_shaped_msdn":  # a sentence whose value a later cell glues
-        (wavelength,) = [text(c) for c in rendered if "For electrons of" in c.source]
+        (wavelength,) = [text(c) for c in rendered if "At the paper's wavelength" in c.source]
         assert re.search(r"this is \d+ Å⁻¹", wavelength), wavelength

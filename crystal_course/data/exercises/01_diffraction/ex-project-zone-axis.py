@@ -7,6 +7,6 @@ points = 1
 all_or_nothing = True
 
 @test_case(points=None, hidden=False)
-def test_checker(rotation, uvw, checks):
-    checks.check_zone_axis_view(rotation, uvw)
+def test_checker(view_rotation, view_uvw, checks):
+    checks.check_zone_axis_view(view_rotation, view_uvw)
 

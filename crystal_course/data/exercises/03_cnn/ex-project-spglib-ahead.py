@@ -7,6 +7,6 @@ points = 1
 all_or_nothing = True
 
 @test_case(points=None, hidden=False)
-def test_checker(level, tests, checks):
-    checks.check_spglib_ahead(level, tests)
+def test_checker(ahead_level, ahead_tests, checks):
+    checks.check_spglib_ahead(ahead_level, ahead_tests)
 

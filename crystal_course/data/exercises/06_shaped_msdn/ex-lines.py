@@ -7,6 +7,6 @@ points = 1
 all_or_nothing = True
 
 @test_case(points=None, hidden=False)
-def test_checker(n_lines, nodes, checks):
-    checks.check_line_count(n_lines, nodes, factor=1.7)
+def test_checker(n_lines, square_nodes, checks):
+    checks.check_line_count(n_lines, square_nodes, factor=1.7)
 

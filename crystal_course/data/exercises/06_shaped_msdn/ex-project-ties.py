@@ -7,6 +7,6 @@ points = 1
 all_or_nothing = True
 
 @test_case(points=None, hidden=False)
-def test_checker(pair, variant, test, checks):
-    checks.check_tied_methods(pair, variant, test)
+def test_checker(tied_pair, tied_variant, tie, checks):
+    checks.check_tied_methods(tied_pair, tied_variant, tie)
 
