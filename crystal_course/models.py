@@ -617,7 +617,7 @@ class MCDropout(layers.Dropout):
 
 
 MSDN_INPUTS = ("beam_a", "beam_b", "beam_c")
-"""Input names of :func:`msdn`: one pattern per zone axis [100], [010], [001]."""
+"""Input names of :func:`msdn`: one pattern per zone axis, in the order of the channels."""
 
 
 def _densenet_trunk(shape, blocks, growth, stem_filters, dropout, compression, init, batch_norm):
@@ -667,8 +667,7 @@ def msdn(
 ) -> keras.Model:
     """The multi-stream DenseNet (MSDN) of Tiong et al. (2020).
 
-    Three inputs -- the patterns with the beam along the zone axes [100], [010]
-    and [001] -- go
+    Three inputs -- the patterns with the beam along three zone axes -- go
     through **one** DenseNet trunk (shared weights: one set of variables, used
     three times): a 7x7 stride-2 stem convolution and max pooling, dense blocks
     of ``blocks`` layers (ReLU-1x1 conv to ``4 x growth``, ReLU-3x3 conv to
@@ -776,18 +775,25 @@ def msdn_table(model: keras.Model):
 
 
 def msdn_inputs(shaped: np.ndarray) -> list[np.ndarray]:
-    """Split ``(N, n, n, 3)`` shaped patterns (0-255) into the MSDN's three float inputs in [0, 1].
+    """Split ``(N, n, n, 3 C)`` patterns (0-255) into the MSDN's three float inputs in [0, 1].
+
+    Pattern ``k`` (the beam along the ``k``-th zone axis) is channels ``k C`` to
+    ``(k + 1) C - 1``: one channel each for grey patterns (``C = 1``), two for raw and
+    shaped pairs (:func:`crystal_course.shaping.paired_shapes`), three for the paper's
+    coloured patterns (:func:`crystal_course.shaping.coloured_shapes`).
 
     Notes
     -----
     Introduced in Chapter 6.
     """
     shaped = np.asarray(shaped)
-    if shaped.ndim != 4 or shaped.shape[-1] != 3:
+    if shaped.ndim != 4 or shaped.shape[-1] not in (3, 6, 9):
         raise ValueError(
-            f"shaped must be (N, n, n, 3) with R, G, B = beams along a, b, c, got {shaped.shape}"
+            f"shaped must be (N, n, n, 3), (N, n, n, 6) or (N, n, n, 9): three patterns of 1, "
+            f"2 or 3 channels each, got {shaped.shape}"
         )
-    return [shaped[..., k : k + 1].astype(np.float32) / 255 for k in range(3)]
+    c = shaped.shape[-1] // 3
+    return [shaped[..., k * c : (k + 1) * c].astype(np.float32) / 255 for k in range(3)]
 
 
 def _walk(model):

@@ -354,7 +354,7 @@ Chapter 6 card."""
 def statistics_example(card: dict | None = None) -> str:
     """The statistics primer's worked example, as Markdown, from the Chapter 6 card.
 
-    Spots + CNN against shaped + MSDN on the same test crystals (20 groups), first for
+    Spots + CNN against grey-shaped + MSDN on the same test crystals (20 groups), first for
     one seed (Wilson intervals, whether they overlap, then the paired test), then over
     every seed of the card. Every number and every verdict in the text is computed
     here (:mod:`crystal_course.uncertainty`); ``make notebooks`` writes the file, and
@@ -374,9 +374,9 @@ def statistics_example(card: dict | None = None) -> str:
 
     card = zone_axis.card() if card is None else card
     a = zone_axis.card_correct(card, "spots", "cnn")
-    b = zone_axis.card_correct(card, "shaped", "msdn")
+    b = zone_axis.card_correct(card, "grey", "msdn")
     if a.size == 0 or b.size == 0 or a.shape != b.shape:
-        raise ValueError("the card needs spots+cnn and shaped+msdn runs on the same seeds")
+        raise ValueError("the card needs spots+cnn and grey+msdn runs on the same seeds")
     n = a.shape[1]
     first_a, first_b = wilson(int(a[0].sum()), n), wilson(int(b[0].sum()), n)
     test = paired_test(a[0], b[0])
@@ -387,7 +387,7 @@ def statistics_example(card: dict | None = None) -> str:
     # "Yet" only where the marginal intervals and the paired test disagree.
     connector = "Yet" if first_a.overlaps(first_b) == test.apart() else "And"
     lines = [
-        "| seed | spots + CNN | shaped + MSDN | difference (points) | 95 % paired interval "
+        "| seed | spots + CNN | grey-shaped + MSDN | difference (points) | 95 % paired interval "
         "| only CNN right | only MSDN right | McNemar p |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -414,7 +414,7 @@ def statistics_example(card: dict | None = None) -> str:
         f"{100 * perfect.low:.0f} %\".",
         "<!-- example -->",
         f"Chapter 6 compares two methods on the same {n} test crystals of 20 space groups. "
-        f"For seed 0, spots + CNN scores {first_a} and shaped + MSDN {first_b}: the two "
+        f"For seed 0, spots + CNN scores {first_a} and grey-shaped + MSDN {first_b}: the two "
         f"Wilson intervals {overlap}. {connector} {verdict}: of the {test.only_a + test.only_b} "
         f"crystals only one method gets right, {test.only_a} go to the CNN and "
         f"{test.only_b} to the MSDN (McNemar's p = {test.p_value:.2g}), and the difference, "
@@ -429,7 +429,7 @@ def statistics_example(card: dict | None = None) -> str:
         "",
         f"The paired test separates the methods for {apart} of the {seeds} seeds. The seeds "
         f"move each method's accuracy by up to {spread_a:.1f} points (spots + CNN) and "
-        f"{spread_b:.1f} points (shaped + MSDN), against a Wilson interval {width:.1f} points "
+        f"{spread_b:.1f} points (grey-shaped + MSDN), against a Wilson interval {width:.1f} points "
         "wide for one run; a single seed cannot show that spread.",
         "",
     ])  # fmt: skip

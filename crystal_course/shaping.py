@@ -250,6 +250,92 @@ def shape_patterns(patterns: np.ndarray, background: str = "raw", **kwargs) -> n
     return np.moveaxis(out, 1, -1).reshape(patterns.shape)
 
 
+LINE_COLOURS = ("red", "green", "blue")
+"""The colour of the lines of the first, second and third pattern in
+:func:`coloured_shapes`: the paper's R, G, B for its x-, y- and z-axis patterns."""
+
+
+def coloured_shapes(spots: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+    """The paper's encoding: each pattern an RGB image, its lines in its axis's colour.
+
+    Tiong et al. (2020) draw the lines of the x-, y- and z-axis patterns in red, green
+    and blue over the greyscale raw pattern, so a line differs from a spot by its
+    colour. Here pattern ``k`` becomes three channels: the raw pattern ``R_k`` in all
+    three, except channel ``k`` (:data:`LINE_COLOURS`), which holds the shaped pattern
+    ``S_k = min(R_k + lines, 255)`` (:func:`shape_patterns`). A spot is grey (equal
+    channels); a line pixel is brighter in its own channel than in the other two;
+    every channel is at least ``R_k``.
+
+    Parameters
+    ----------
+    spots : numpy.ndarray
+        ``(..., n, n, 3)`` raw patterns on the 0-255 scale.
+    shaped : numpy.ndarray
+        The same patterns shaped with grey lines (:func:`shape_patterns`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., n, n, 9)`` in the dtype of ``shaped``: channels ``3k`` to ``3k + 2``
+        are pattern ``k``'s red, green and blue.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, are not ``(..., n, n, 3)``, or ``shaped < spots``
+        somewhere (not a shaped version of these patterns).
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    spots, shaped = _check_shaped(spots, shaped)
+    grey = np.repeat(spots.astype(shaped.dtype), 3, axis=-1)  # R_k in channels 3k..3k+2
+    own = 3 * np.arange(3) + np.arange(3)  # channel k of pattern k: 0, 4, 8
+    grey[..., own] = shaped
+    return grey
+
+
+def paired_shapes(spots: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+    """Each pattern as two channels, its raw pattern and its shaped pattern (the course's).
+
+    Like the paper's colours (:func:`coloured_shapes`) this keeps lines apart from
+    spots: a line pixel is brighter in the second channel than in the first, a spot
+    pixel equal in both. Unlike them, the line channel is the same for every pattern,
+    so one trunk shared by the three streams finds the lines in one place.
+
+    Parameters
+    ----------
+    spots, shaped : numpy.ndarray
+        As in :func:`coloured_shapes`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., n, n, 6)`` in the dtype of ``shaped``: channels ``2k`` and ``2k + 1``
+        are pattern ``k``'s ``R`` and ``S``.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    spots, shaped = _check_shaped(spots, shaped)
+    out = np.empty(spots.shape[:-1] + (6,), dtype=shaped.dtype)
+    out[..., 0::2] = spots
+    out[..., 1::2] = shaped
+    return out
+
+
+def _check_shaped(spots, shaped) -> tuple[np.ndarray, np.ndarray]:
+    spots, shaped = np.asarray(spots), np.asarray(shaped)
+    if spots.shape != shaped.shape or spots.ndim < 3 or spots.shape[-1] != 3:
+        raise ValueError(f"spots and shaped must both be (..., n, n, 3), got {spots.shape} "
+                         f"and {shaped.shape}")  # fmt: skip
+    if (shaped < spots).any():
+        raise ValueError("shaped must be >= spots everywhere (S = R + lines)")
+    return spots, shaped
+
+
 def count_nodes(patterns: np.ndarray, threshold: float = 50) -> np.ndarray:
     """Number of nodes (:func:`find_nodes`) of every 2-D pattern in ``(..., n, n, C)``.
 

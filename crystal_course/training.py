@@ -46,6 +46,71 @@ def _check_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None
             )
 
 
+HISTORY_FILE = "history.csv"
+"""The per-epoch log of a resumable fit, in its folder (:func:`resumed_history`)."""
+
+
+def _resume_callbacks(folder) -> list:
+    """Callbacks that make a fit resumable per epoch in ``folder``.
+
+    Keras' ``CSVLogger`` appends every finished epoch's logs to :data:`HISTORY_FILE`,
+    then ``BackupAndRestore`` saves the weights, the optimizer's state and the epoch
+    (in ``backup/``); a fit started again with the same folder restores them and goes
+    on from the next epoch. An epoch interrupted between the two is run again, and its
+    second row wins (:func:`resumed_history`).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        keras.callbacks.CSVLogger(str(folder / HISTORY_FILE), append=True),
+        keras.callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False),
+    ]
+
+
+def resumed_history(folder) -> dict[str, list[float]]:
+    """Every finished epoch's logs of a resumable fit (``resume_dir`` of :func:`train`).
+
+    Parameters
+    ----------
+    folder : path-like
+        The fit's ``resume_dir``.
+
+    Returns
+    -------
+    dict
+        Metric name -> one value per epoch, in epoch order, over all the fit's
+        restarts (an epoch logged twice keeps its last row).
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    import csv
+
+    path = Path(folder) / HISTORY_FILE
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+    if not rows:
+        return {}
+    if sorted(rows) != list(range(len(rows))):
+        raise ValueError(f"{path}: epochs {sorted(rows)} are not 0, 1, 2, ... (a damaged log)")
+    keys = [k for k in rows[0] if k != "epoch"]
+    return {k: [float(rows[e][k]) for e in range(len(rows))] for k in keys}
+
+
+def _fit_resumable(net, resume_dir, extra, data, callbacks, **kwargs):
+    """``net.fit`` with the course's ``callbacks``, then :func:`_resume_callbacks` when
+    ``resume_dir`` is given (the history then covers every restart), then ``extra``."""
+    if resume_dir is not None:
+        callbacks = callbacks + _resume_callbacks(resume_dir)
+    history = net.fit(data, callbacks=callbacks + list(extra), **kwargs)
+    if resume_dir is not None:
+        history.history = resumed_history(resume_dir)
+    return history
+
+
 def _check_converged(history) -> None:
     """After fitting: a non-finite loss stopped the run (TerminateOnNaN); say so."""
     losses = history.history.get("loss", [])
@@ -169,6 +234,8 @@ def train(
     learning_rate: float = 1e-3,
     verbose: int | str = "auto",
     strategy="auto",
+    resume_dir: str | os.PathLike | None = None,
+    callbacks=(),
 ) -> keras.callbacks.History:
     """Compile and fit a classifier on fingerprints, validating on a held-out share.
 
@@ -202,6 +269,13 @@ def train(
         Where to train. ``"auto"``: :func:`default_strategy` (all GPUs when there
         are several, else one device). ``None``: one device. A strategy trains a
         copy of ``model`` in its scope and copies the weights back.
+    resume_dir : path-like, optional
+        Make the fit resumable per epoch: every finished epoch's logs and a backup
+        of the weights and optimizer state go into this folder, and a fit started
+        again with it (after an interruption) goes on after the last finished
+        epoch. The returned history then holds every epoch (:func:`resumed_history`).
+    callbacks : sequence of keras.callbacks.Callback
+        More callbacks, run after the course's.
 
     Returns
     -------
@@ -234,14 +308,14 @@ def train(
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
         validation = batches(x[val], y[val], n_classes, 256) if len(val) else None
-        return net.fit(
+        return _fit_resumable(net, resume_dir, callbacks,
             batches(x[fit], y[fit], n_classes, batch_size * replicas, shuffle_seed=seed),
             epochs=epochs,
             validation_data=validation,
             shuffle=False,  # the pipeline shuffles (Keras would only warn that it cannot)
             verbose=verbose,
             callbacks=[keras.callbacks.TerminateOnNaN()],
-        )
+        )  # fmt: skip
 
     return _fit(model, strategy, compile_and_fit)
 
@@ -333,6 +407,8 @@ def train_msdn(
     verbose: int | str = 0,
     weight_decay: float = 1e-7,
     strategy="auto",
+    resume_dir: str | os.PathLike | None = None,
+    callbacks=(),
 ) -> keras.callbacks.History:
     """Train a multi-stream model: the loss is the sum of the three streams' cross-entropies.
 
@@ -347,6 +423,8 @@ def train_msdn(
     epochs, batch_size, validation_fraction, seed, learning_rate, verbose, strategy
         As :func:`train` (the paper used Adam at 1e-5 for many epochs; the
         course's short runs use 1e-3). ``batch_size`` is per device.
+    resume_dir, callbacks
+        As :func:`train`: a fit resumable per epoch, more callbacks.
     weight_decay : float, default 1e-7
         Adam's (decoupled) weight decay, the paper's value.
 
@@ -391,14 +469,14 @@ def train_msdn(
             metrics=[[keras.metrics.CategoricalAccuracy(name="accuracy")] for _ in range(3)],
         )
         validation = [a[val] for a in inputs] if len(val) else None
-        return net.fit(
+        return _fit_resumable(net, resume_dir, callbacks,
             pipeline(fit, True, batch_size * replicas),
             validation_data=pipeline(val, False, batch_size * replicas) if len(val) else None,
             epochs=epochs,
             shuffle=False,
             verbose=verbose,
             callbacks=[_VoteAccuracy(validation, y[val]), keras.callbacks.TerminateOnNaN()],
-        )
+        )  # fmt: skip
 
     return _fit(model, strategy, compile_and_fit)
 

@@ -1,9 +1,12 @@
 """Zone-axis patterns, their datasets and the Chapter 6 experiment (Tiong et al. 2020).
 
-Tiong, Kim, Han & Kim (npj Comput. Mater. 6, 196 (2020)) record three electron
-diffraction patterns of a crystal, with the beam along the zone axes [100],
-[010] and [001] of its standard conventional cell, at its physical size (no
-nearest-neighbour rescaling, unlike the 2018 fingerprint). This module makes
+Tiong, Kim, Han & Kim (npj Comput. Mater. 6, 196 (2020)) record three
+diffraction patterns of a crystal at a wavelength of 3.5 pm (in Condor, an X-ray
+imaging code), with the beam along the Cartesian x, y and z axes of its Materials
+Project conventional cell, at its physical size (no nearest-neighbour rescaling,
+unlike the 2018 fingerprint). The course puts the beam along three zone axes of
+spglib's standard conventional cell instead, by default three that no symmetry of
+the crystal system relates (:data:`DISTINCT_ZONE_AXES`). This module makes
 those patterns (:func:`patterns`), stores them with their shaped versions in
 checksummed, resumable datasets (:func:`generate`), and trains and scores the
 classifiers of Chapter 6 on them (:func:`experiment`), with a results card for
@@ -20,6 +23,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,11 +39,65 @@ from crystal_course.diffraction import ANGSTROM, Detector, diffraction_pattern
 from crystal_course.structures import check_n_atoms
 
 WAVELENGTH = 3.5e-12
-"""Electron wavelength of the zone-axis patterns of Tiong et al. (2020), in m."""
+"""Wavelength of the zone-axis patterns of Tiong et al. (2020), in m (computed with
+the X-ray form factors of Chapter 1)."""
 
 ZONE_AXES = ("[100]", "[010]", "[001]")
-"""Beam directions of the three patterns: the conventional cell's a, b and c
-axes. Channel k of every pattern array has the beam along ``ZONE_AXES[k]``."""
+"""The beams of ``zone_axes="cell"``: the conventional cell's a, b and c axes, in the
+order of the pattern channels."""
+
+DISTINCT_ZONE_AXES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "triclinic": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+    "monoclinic": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+    "orthorhombic": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+    "tetragonal": ((0, 0, 1), (1, 0, 0), (1, 1, 0)),
+    "trigonal": ((0, 0, 1), (1, 0, 0), (1, 2, 0)),
+    "hexagonal": ((0, 0, 1), (1, 0, 0), (1, 2, 0)),
+    "cubic": ((0, 0, 1), (0, 1, 1), (1, 1, 1)),
+}
+"""Three zone axes [uvw] per crystal system that no symmetry of the system maps onto
+each other (the course's choice, the default ``zone_axes="distinct"``). In the
+tetragonal, trigonal, hexagonal and cubic systems [100] and [010] are equivalent, so
+the cell axes show only two distinct zones there (one for cubic). Trigonal and
+hexagonal cells are in hexagonal axes (spglib's standard cell), where [120] is
+perpendicular to [100]: with a along x, the three are the Cartesian z, x and y axes,
+the paper's."""
+
+ZONE_AXIS_CHOICES = ("distinct", "cell")
+"""``"distinct"``: :data:`DISTINCT_ZONE_AXES` of the crystal's system; ``"cell"``: the
+cell axes [100], [010], [001] (:data:`ZONE_AXES`), the course's earlier choice."""
+
+
+def zone_axes(system: str, choice: str = "distinct") -> tuple[tuple[int, int, int], ...]:
+    """The three beam directions [uvw] of a crystal system's patterns.
+
+    Parameters
+    ----------
+    system : str
+        A crystal system (:func:`crystal_course.structures.crystal_system`).
+    choice : {"distinct", "cell"}, default "distinct"
+        See :data:`ZONE_AXIS_CHOICES`.
+
+    Returns
+    -------
+    tuple of (u, v, w)
+        In the order of the pattern channels.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    if choice not in ZONE_AXIS_CHOICES:
+        raise ValueError(f"zone_axes must be one of {ZONE_AXIS_CHOICES}, got {choice!r}")
+    if system not in DISTINCT_ZONE_AXES:
+        raise ValueError(f"system must be one of {sorted(DISTINCT_ZONE_AXES)}, got {system!r}")
+    return DISTINCT_ZONE_AXES[system] if choice == "distinct" else DISTINCT_ZONE_AXES["triclinic"]
+
+
+def axis_label(uvw) -> str:
+    """``[uvw]`` as text, e.g. ``"[120]"`` (``"[1-10]"`` for a negative index)."""
+    return "[" + "".join(str(int(i)) for i in uvw) + "]"
+
 
 Q_MAX = 6.0
 """Default field of view: the scattering vector at the middle of a detector
@@ -105,23 +163,26 @@ def spherical_cluster(atoms: Atoms, n_atoms: int = 500) -> Atoms:
     return block[keep]
 
 
-def beam_rotation(cell, axis: int) -> np.ndarray:
-    """The rotation that puts lattice vector ``axis`` of ``cell`` along the beam.
+def beam_rotation(cell, axis) -> np.ndarray:
+    """The rotation that puts the lattice direction ``axis`` of ``cell`` along the beam.
 
     The detector's beam runs along +z. The rotation ``R`` (a position ``x``
-    goes to ``R @ x``) takes the cell vector ``a_k`` (``k = axis``: 0, 1, 2 for
-    [100], [010], [001]) to +z and the part of the next vector ``a_(k+1)``
-    perpendicular to it to +x, so every pattern has a defined in-plane
-    orientation. For a non-orthogonal cell (monoclinic, triclinic) this is
-    still an exact zone axis: the spots are the reciprocal-lattice points
-    ``g`` with ``g . a_k = 0``.
+    goes to ``R @ x``) takes the lattice vector ``t = u a + v b + w c`` to +z.
+    For ``axis`` = 0, 1 or 2 (the cell vector ``a_k``: [100], [010], [001]) the
+    part of the next vector ``a_(k+1)`` perpendicular to it goes to +x; for a
+    direction ``[u, v, w]`` whose largest index is the ``k``-th, the part of the
+    first of ``a_(k+1)``, ``a_(k+2)``, ``a_k`` that is not parallel to it (so
+    [100], [010] and [001] give the rotations of 0, 1 and 2). Every pattern so has
+    a defined in-plane orientation. For any cell, monoclinic and triclinic
+    included, this is an exact zone axis: the spots are the reciprocal-lattice
+    points ``g`` with ``g . t = 0``.
 
     Parameters
     ----------
     cell : (3, 3) array_like
         Lattice vectors as rows, in Å.
-    axis : int
-        0, 1 or 2.
+    axis : int or sequence of 3 int
+        0, 1 or 2 (a cell vector), or a direction [uvw].
 
     Returns
     -------
@@ -135,10 +196,24 @@ def beam_rotation(cell, axis: int) -> np.ndarray:
     cell = np.asarray(cell, dtype=float)
     if cell.shape != (3, 3) or abs(np.linalg.det(cell)) < 1e-8:
         raise ValueError(f"cell must be a (3, 3) array of non-coplanar rows, got {cell.shape}")
-    if axis not in (0, 1, 2):
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
-    beam = cell[axis] / np.linalg.norm(cell[axis])
-    up = cell[(axis + 1) % 3] - (cell[(axis + 1) % 3] @ beam) * beam
+    if isinstance(axis, Integral) and not isinstance(axis, bool):
+        if axis not in (0, 1, 2):
+            raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
+        beam = cell[axis] / np.linalg.norm(cell[axis])
+        candidates = [cell[(axis + 1) % 3]]
+    else:
+        uvw = np.asarray(axis)
+        if uvw.shape != (3,) or not np.issubdtype(uvw.dtype, np.integer) or not uvw.any():
+            raise ValueError(f"axis must be 0, 1, 2 or three integers [u, v, w], not all 0; "
+                             f"got {axis!r}")  # fmt: skip
+        beam = uvw @ cell
+        beam = beam / np.linalg.norm(beam)
+        start = int(np.argmax(np.abs(uvw))) + 1  # [100], [010], [001] as for 0, 1, 2
+        candidates = [cell[(start + i) % 3] for i in range(3)]
+    for vector in candidates:
+        up = vector - (vector @ beam) * beam
+        if np.linalg.norm(up) > 1e-6 * np.linalg.norm(vector):
+            break
     up /= np.linalg.norm(up)
     return np.array([up, np.cross(beam, up), beam])
 
@@ -151,15 +226,17 @@ def patterns(
     as_cluster: bool = False,
     method: str = "direct",
     rescale: bool = False,
+    axes=None,
 ) -> np.ndarray:
-    """Three zone-axis patterns of a crystal, beam along [100], [010], [001], scaled to 0-255.
+    """Three zone-axis patterns of a crystal, scaled to 0-255.
 
     The crystal's standard conventional cell (spglib) is cut into a sphere of
     about ``n_atoms`` atoms (:func:`spherical_cluster`) and its kinematic
     pattern computed at its physical size
     (:func:`crystal_course.diffraction.diffraction_pattern` with
-    ``rescale=False``), with the beam along each cell axis
-    (:func:`beam_rotation`). The direct beam is blocked (a disc of
+    ``rescale=False``), with the beam along each of three zone axes
+    (:func:`beam_rotation`): by default the three symmetry-distinct ones of the
+    crystal's system (:func:`zone_axes`). The direct beam is blocked (a disc of
     ``beam_stop`` pixels per 64 pixels of detector), then each pattern is
     scaled linearly so that its brightest pixel is 255 and rounded, like an
     8-bit image.
@@ -186,37 +263,50 @@ def patterns(
         Scale the crystal to unit nearest-neighbour distance first, as the 2018
         fingerprint does (and an earlier version of this course did here);
         ``q_max`` is then in units of the scaled crystal.
+    axes : sequence of 3, optional
+        The beams: cell-vector indices (0, 1, 2) or directions [uvw] of the
+        standard conventional cell. Default: ``zone_axes(system)`` of the crystal's
+        space group (spglib); required with ``as_cluster``.
 
     Returns
     -------
     numpy.ndarray
         ``(n, n, 3)`` float32 in [0, 255]; channel k has the beam along
-        ``ZONE_AXES[k]``.
+        ``axes[k]``.
 
     Raises
     ------
     ValueError
-        If a pattern is dark outside the beam stop.
+        If a pattern is dark outside the beam stop, or ``as_cluster`` is given
+        without ``axes``.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
-    from crystal_course.structures import standard_conventional_cell
+    from crystal_course.structures import crystal_system, space_group, standard_conventional_cell
 
     detector = detector or _detector()
+    if axes is None:
+        if as_cluster:
+            raise ValueError("a cluster (as_cluster=True) needs its axes: e.g. "
+                             "axes=zone_axis.zone_axes(system)")  # fmt: skip
+        axes = zone_axes(crystal_system(space_group(atoms)))
+    if len(axes) != 3:
+        raise ValueError(f"axes must hold three beam directions, got {axes!r}")
     cluster = atoms if as_cluster else spherical_cluster(standard_conventional_cell(atoms), n_atoms)
     n = detector.n_pixels
     rows, cols = np.mgrid[0:n, 0:n] - detector.center
     open_ = np.hypot(rows, cols) > beam_stop * n / 64
     out = np.empty((n, n, 3), dtype=np.float32)
-    for k, axis in enumerate(ZONE_AXES):
-        rotation = beam_rotation(cluster.cell, k)
+    for k, axis in enumerate(axes):
+        rotation = beam_rotation(cluster.cell, axis)
         pattern = diffraction_pattern(cluster, detector, rotation, method, rescale=rescale)
         pattern *= open_
         peak = float(pattern.max())
         if not peak > 0:
-            raise ValueError(f"the pattern with the beam along {axis} is dark")
+            name = ZONE_AXES[axis] if isinstance(axis, Integral) else axis_label(axis)
+            raise ValueError(f"the pattern with the beam along {name} is dark")
         out[..., k] = np.rint(255 * pattern / peak)
     return out
 
@@ -258,15 +348,23 @@ def node_counts(
 
 INPUTS: dict[str, str] = {
     "spots": "spot patterns R",
-    "shaped": "shaped S = R + lines",
-    "thresholded": "nodes only + lines",
-    "faint": "R + thin, faint lines",
-    "lines": "lines only, S - R",
+    "shaped": "R and S = R + lines, two channels per pattern",
+    "rgb": "R + lines in the axis's colour (the paper's RGB)",
+    "grey": "R + grey lines",
+    "thresholded": "nodes only + grey lines",
+    "faint": "R + thin, faint grey lines",
+    "lines": "grey lines only, S - R",
 }
-"""The inputs of the Chapter 6 grid: the raw patterns, the paper's shaped patterns,
-lines over the thresholded pattern (weak pixels deleted), the raw patterns with
-thinner, fainter lines (:data:`FAINT_LINES`, made from the raw patterns when loaded),
-and the lines alone (S - R, made when loaded): what the drawing adds to R."""
+"""The inputs of the Chapter 6 grid: the raw patterns; the shaped patterns with lines and
+spots in separate channels, each pattern as its raw and its shaped image
+(:func:`crystal_course.shaping.paired_shapes`, the course's form of the paper's idea);
+the paper's own form, each pattern an RGB image with its lines in its axis's colour
+(:func:`crystal_course.shaping.coloured_shapes`); the same lines in grey, added into the
+spots' channel (the course's earlier input); grey lines over the thresholded pattern
+(weak pixels deleted); the raw patterns with thinner, fainter grey lines
+(:data:`FAINT_LINES`); and the grey lines alone (S - R): what the drawing adds to R.
+All but the raw, grey and thresholded patterns are made from the stored ones when
+loaded (:func:`load_split`)."""
 
 FAINT_LINES: dict[str, float] = {"width": 0.5, "brightness": 0.5}
 """Line settings of the ``"faint"`` input (:func:`crystal_course.shaping.shape_pattern`):
@@ -317,7 +415,7 @@ def nearest_other(images: np.ndarray) -> np.ndarray:
 
 
 def shaped_inputs(spots: np.ndarray, threshold: float = 50, factor: float = 1.7) -> dict:
-    """The grid's three inputs from raw zone-axis patterns.
+    """The grid's stored inputs from raw zone-axis patterns.
 
     Parameters
     ----------
@@ -329,19 +427,26 @@ def shaped_inputs(spots: np.ndarray, threshold: float = 50, factor: float = 1.7)
     Returns
     -------
     dict
-        ``{"spots", "shaped", "thresholded"}`` to float32 arrays of the same shape.
+        ``{"spots", "grey", "shaped", "rgb", "thresholded"}`` (:data:`INPUTS`) to
+        float32 arrays: ``"shaped"`` ``(..., n, n, 6)``
+        (:func:`crystal_course.shaping.paired_shapes`), ``"rgb"`` ``(..., n, n, 9)``
+        (the paper's coloured lines, :func:`crystal_course.shaping.coloured_shapes`),
+        the others of the shape of ``spots``.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
-    from crystal_course.shaping import shape_patterns
+    from crystal_course.shaping import coloured_shapes, paired_shapes, shape_patterns
 
     spots = np.asarray(spots, dtype=np.float32)
     kwargs = {"threshold": threshold, "factor": factor}
+    grey = shape_patterns(spots, "raw", **kwargs)
     return {
         "spots": spots,
-        "shaped": shape_patterns(spots, "raw", **kwargs),
+        "grey": grey,
+        "shaped": paired_shapes(spots, grey),
+        "rgb": coloured_shapes(spots, grey),
         "thresholded": shape_patterns(spots, "nodes", **kwargs),
     }
 
@@ -350,10 +455,11 @@ def shaped_inputs(spots: np.ndarray, threshold: float = 50, factor: float = 1.7)
 # Datasets
 # ---------------------------------------------------------------------------
 
-FORMAT_VERSION = 2
-"""Version of the zone-axis dataset layout. 2: physical-size crystals, beams
-along [100], [010], [001], shaped = raw + lines, the thresholded input and node
-counts stored too."""
+FORMAT_VERSION = 3
+"""Version of the zone-axis dataset layout. 3: the beams of ``Config.zone_axes``
+(default: three symmetry-distinct zone axes per crystal system). 2 (the results card's
+data): physical-size crystals, beams along [100], [010], [001], shaped = raw + grey
+lines, the thresholded input and node counts stored too."""
 
 
 @dataclass(frozen=True)
@@ -382,6 +488,8 @@ class Config:
         Largest conventional cell of the random crystals.
     threshold, factor : float
         Shaping parameters (:func:`crystal_course.shaping.shape_pattern`).
+    zone_axes : {"distinct", "cell"}
+        The beams (:func:`zone_axes`).
     chunk_size : int
         Structures per stored chunk.
     """
@@ -397,6 +505,7 @@ class Config:
     max_atoms: int = 24
     threshold: float = 50.0
     factor: float = 1.7
+    zone_axes: str = "distinct"
     chunk_size: int = 256
     splits: tuple[str, ...] = field(init=False)
 
@@ -416,6 +525,9 @@ class Config:
             if not 0 < v < 1:
                 raise ValueError(f"vacancy fractions must be in (0, 1), got {v!r}")
         detector(self.n_pixels, self.q_max)  # validates both
+        if self.zone_axes not in ZONE_AXIS_CHOICES:
+            raise ValueError(f"zone_axes must be one of {ZONE_AXIS_CHOICES}, got "
+                             f"{self.zone_axes!r}")  # fmt: skip
         check_n_atoms(self.n_atoms)
         object.__setattr__(self, "space_groups", groups)
         object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
@@ -443,7 +555,7 @@ def _crystal(seed: int, group: int, parent: int, max_atoms: int):
 
 def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
     from crystal_course.shaping import count_nodes
-    from crystal_course.structures import add_vacancies, standard_conventional_cell
+    from crystal_course.structures import add_vacancies, crystal_system, standard_conventional_cell
 
     geometry = detector(config.n_pixels, config.q_max)
     raw, n_atoms = [], []
@@ -457,11 +569,12 @@ def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
                 np.random.SeedSequence([config.seed, 7, config.splits.index(split), group, parent])
             )
             cluster = add_vacancies(cluster, fraction, defect_rng)
-        raw.append(patterns(cluster, geometry, as_cluster=True))
+        axes = zone_axes(crystal_system(group), config.zone_axes)
+        raw.append(patterns(cluster, geometry, as_cluster=True, axes=axes))
         n_atoms.append(len(cluster))
     arrays = shaped_inputs(np.stack(raw), config.threshold, config.factor)
     return {
-        "x": arrays["shaped"].astype(np.uint8),
+        "x": arrays["grey"].astype(np.uint8),
         "spots": arrays["spots"].astype(np.uint8),
         "thresholded": arrays["thresholded"].astype(np.uint8),
         "n_nodes": count_nodes(arrays["spots"], config.threshold).astype(np.int16),
@@ -484,9 +597,11 @@ def generate(
 
     The machinery of :func:`crystal_course.dataset.generate`: chunks written
     atomically, a manifest with parameters, versions and SHA-256 per chunk,
-    resumable. Each chunk holds ``x`` (the shaped patterns S = R + lines,
-    ``(n, n, 3)`` uint8 0-255), ``spots`` (the raw patterns R), ``thresholded``
-    (lines over the thresholded pattern), ``n_nodes`` (nodes per pattern),
+    resumable. Each chunk holds ``x`` (the patterns shaped with grey lines,
+    S = min(R + lines, 255), ``(n, n, 3)`` uint8 0-255; the two-channel and
+    the paper's coloured inputs are made from them when loaded, :func:`load_split`), ``spots`` (the
+    raw patterns R, along the beams of ``config.zone_axes``), ``thresholded``
+    (grey lines over the thresholded pattern), ``n_nodes`` (nodes per pattern),
     ``y`` (index into ``config.space_groups``) and per-crystal metadata. Test
     crystals are held-out parents; the vacancy test sets remove atoms from the
     test crystals' crystallites. Read a split with
@@ -754,9 +869,10 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
                ) -> tuple[dict, np.ndarray]:  # fmt: skip
     """The inputs and the labels of one split, restricted to ``space_groups``.
 
-    Returns ``({"spots", "shaped", "thresholded"}: uint8 arrays, labels)``, plus
-    ``"faint"`` (shaped now, from the raw patterns) and ``"lines"`` (S - R) when
-    ``needed`` names them;
+    Returns ``({"spots", "shaped", "rgb", "grey", "thresholded"}: uint8 arrays,
+    labels)``, ``"shaped"`` with 6 channels (three raw and shaped pairs) and ``"rgb"``
+    with 9 (three RGB patterns), plus ``"faint"`` (shaped now,
+    from the raw patterns) and ``"lines"`` (S - R) when ``needed`` names them;
     labels index ``space_groups`` (default: all of the dataset's groups).
     ``per_group`` keeps the first that many crystals (parents) of each group.
 
@@ -784,8 +900,12 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
         keep &= first < per_group
     label = {int(g): i for i, g in enumerate(groups)}
     y = np.array([label[int(g)] for g in data.meta["space_group"][keep]], dtype=np.int64)
-    arrays = {"shaped": data.x[keep], "spots": data.meta["spots"][keep],
+    from crystal_course.shaping import coloured_shapes, paired_shapes
+
+    arrays = {"grey": data.x[keep], "spots": data.meta["spots"][keep],
               "thresholded": data.meta["thresholded"][keep]}  # fmt: skip
+    arrays["shaped"] = paired_shapes(arrays["spots"], arrays["grey"])
+    arrays["rgb"] = coloured_shapes(arrays["spots"], arrays["grey"])
     if "faint" in needed:
         from crystal_course.shaping import shape_patterns
 
@@ -794,7 +914,7 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
                                factor=params["factor"], **FAINT_LINES)  # fmt: skip
         arrays["faint"] = np.rint(faint).astype(np.uint8)
     if "lines" in needed:
-        added = arrays["shaped"].astype(np.int16) - arrays["spots"]
+        added = arrays["grey"].astype(np.int16) - arrays["spots"]
         arrays["lines"] = np.clip(added, 0, 255).astype(np.uint8)  # S >= R: exact
     return arrays, y
 
@@ -825,6 +945,7 @@ def experiment(
     seed: int = 0,
     msdn_size: dict | None = None,
     pretrained=None,
+    resume_dir: str | os.PathLike | None = None,
 ):
     """Train one Chapter 6 classifier on a zone-axis dataset and predict every test split.
 
@@ -834,13 +955,15 @@ def experiment(
         Directory made by :func:`generate`.
     inputs : str
         A key of :data:`INPUTS`: the three patterns of a crystal as
-        ``spots`` (raw), ``shaped`` (the paper's S = R + lines),
-        ``thresholded`` (lines over the nodes only), ``faint`` (R + thinner,
-        fainter lines) or ``lines`` (the lines alone, S - R).
+        ``spots`` (raw), ``shaped`` (R and S = R + lines as two channels per
+        pattern), ``rgb`` (the paper's: each pattern an RGB image with its lines in
+        its axis's colour), ``grey`` (the same lines in grey),
+        ``thresholded`` (grey lines over the nodes only), ``faint`` (R + thinner,
+        fainter grey lines) or ``lines`` (the grey lines alone, S - R).
     model : str
-        ``"cnn"``: the three patterns as the R, G, B channels of one image into
-        :func:`crystal_course.models.ziletti_cnn`; ``"msdn"``: one pattern per
-        stream of :func:`crystal_course.models.msdn`.
+        ``"cnn"``: the three patterns' channels stacked into one image (3, 6 for
+        ``shaped``, 9 for ``rgb``) for :func:`crystal_course.models.ziletti_cnn`;
+        ``"msdn"``: one pattern per stream of :func:`crystal_course.models.msdn`.
     space_groups : sequence of int, optional
         Train and test on these groups only; default all of the dataset's groups.
     recipe : Recipe
@@ -854,6 +977,10 @@ def experiment(
         A model of the same network and input size trained on fewer groups
         (e.g. the 8-group subset): its weights, all but the classifier's, start
         this one (the paper's transfer from 8 to 20 groups).
+    resume_dir : path-like, optional
+        Train resumably per epoch in this folder
+        (:func:`crystal_course.training.train`'s ``resume_dir``): a run that was
+        stopped goes on after its last finished epoch.
 
     Returns
     -------
@@ -878,12 +1005,13 @@ def experiment(
     groups = space_groups or read_manifest(path)["parameters"]["space_groups"]
     groups = tuple(int(g) for g in groups)
     x = train_arrays[inputs]
-    n = x.shape[1]
+    n, channels = x.shape[1], x.shape[-1] // 3
     if model == "msdn":
         size = dict(msdn_size or MSDN_SIZES[config.mode()])
-        network = msdn((n, n, 1), len(groups), seed=seed, batch_norm=recipe.batch_norm, **size)
+        network = msdn((n, n, channels), len(groups), seed=seed, batch_norm=recipe.batch_norm,
+                       **size)  # fmt: skip
     else:
-        network = ziletti_cnn((n, n, 3), len(groups), seed=seed)
+        network = ziletti_cnn((n, n, 3 * channels), len(groups), seed=seed)
     transferred = None
     if pretrained is not None:
         _transfer(pretrained, network, model)
@@ -891,7 +1019,8 @@ def experiment(
                           else pretrained.output_shape[-1])  # fmt: skip
     start = time.perf_counter()
     common = {"validation_fraction": recipe.validation_fraction, "seed": seed,
-              "learning_rate": recipe.learning_rate, "verbose": 0}  # fmt: skip
+              "learning_rate": recipe.learning_rate, "verbose": 0,
+              "resume_dir": resume_dir}  # fmt: skip
     if model == "msdn":
         fit = train_msdn(network, x, y, recipe.epochs, recipe.batch_size,
                          weight_decay=recipe.weight_decay, **common)  # fmt: skip
@@ -1195,6 +1324,24 @@ def _run_key(run: dict) -> tuple:
     return (run["n_groups"], run["inputs"], run["model"], run["seed"], run["variant"])
 
 
+def run_folder(card_path: str | os.PathLike, key: tuple) -> Path:
+    """Where a card's run in progress keeps its per-epoch history and backup.
+
+    ``<card>.runs/<groups>-<inputs>-<model>-seed<seed>[-<variant>]`` beside the card;
+    removed when the run's result is in the card.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    n_groups, inputs, model, seed, variant = key
+    name = f"{n_groups}-{inputs}-{model}-seed{seed}"
+    if variant:
+        name += "-" + "".join(c if c.isalnum() else "_" for c in variant)
+    card_path = Path(card_path)
+    return card_path.parent / f"{card_path.stem}.runs" / name
+
+
 def _method(text: str) -> tuple[str, str]:
     inputs, _, model = text.partition("+")
     if inputs not in INPUTS or model not in MODELS:
@@ -1212,7 +1359,9 @@ def main(argv: list[str] | None = None) -> int:
     trains every method x seed: first on the smaller set (``--transfer-from``,
     recorded too), then on ``--groups`` starting from those weights. The card
     is rewritten atomically after every model and a rerun skips the runs it
-    holds, so an interrupted job resumes.
+    holds; a run in progress keeps its per-epoch history and a backup of its
+    weights in :func:`run_folder` (both stages, until the second is in the card),
+    so an interrupted job resumes after its last finished epoch.
     """
     from crystal_course import config
     from crystal_course.dataset import (
@@ -1235,6 +1384,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--n-test-per-group", type=positive_int, required=True)
     gen.add_argument("--n-pixels", type=positive_int, default=64)
     gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument("--zone-axes", choices=ZONE_AXIS_CHOICES, default="distinct",
+                     help="the beams: three symmetry-distinct zone axes per crystal system, "
+                          "or the cell axes [100], [010], [001]")  # fmt: skip
     add_cluster_arguments(gen)
     run = sub.add_parser("train", help="train classifiers into a results card")
     run.add_argument("dataset", help="directory made by 'generate'")
@@ -1262,7 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
         def generate_with(client):
             settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group,
                               args.n_test_per_group, seed=args.seed,
-                              n_pixels=args.n_pixels)  # fmt: skip
+                              n_pixels=args.n_pixels, zone_axes=args.zone_axes)  # fmt: skip
             generate(args.path, settings, args.n_jobs, not args.no_progress, client,
                      allow_other_files=args.allow_other_files)  # fmt: skip
 
@@ -1278,10 +1430,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     card_path = Path(args.card)
     content = json.loads(card_path.read_text()) if card_path.exists() else {"runs": []}
+    data = {**manifest["parameters"], "format": manifest.get("format")}
+    if content["runs"] and content.get("dataset") != data:
+        parser.error(f"{card_path} holds runs on another dataset than {args.dataset}; "
+                     "give a new --card")  # fmt: skip
     size = MSDN_SIZES[config.mode()]
     content.update(
         commands=content.get("commands", []),
-        dataset=manifest["parameters"],
+        dataset=data,
         device=config.device(),
         mode=config.mode(),
         msdn_size={k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
@@ -1297,11 +1453,13 @@ def main(argv: list[str] | None = None) -> int:
             if (args.groups, inputs, model, seed, recipe.variant) in done:
                 print(f"{args.groups} groups, {inputs}+{model}, seed {seed}: in the card already")
                 continue
-            source = None  # the smaller set first (recorded too), then transfer
+            source, folders = None, []  # the smaller set first (recorded too), then transfer
             for n_groups in (args.transfer_from, args.groups):
+                folder = run_folder(card_path, (n_groups, inputs, model, seed, recipe.variant))
+                folders.append(folder)
                 source, result = experiment(args.dataset, inputs, model,
                                             SPACE_GROUP_SETS[n_groups], recipe, seed,
-                                            pretrained=source)  # fmt: skip
+                                            pretrained=source, resume_dir=folder)  # fmt: skip
                 summary = result.summary()
                 key = _run_key(summary)
                 content["runs"] = [r for r in content["runs"] if _run_key(r) != key] + [summary]
@@ -1310,6 +1468,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n_groups} groups, {inputs}+{model}, seed {seed}: top-1 "
                       f"{summary['top_k']['1']:.4f} ({summary['training_seconds']:.0f} s)",
                       flush=True)  # fmt: skip
+            for folder in folders:  # both stages are in the card: their backups can go
+                shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -169,10 +169,10 @@ def test_glue_works_where_myst_nb_is_absent(monkeypatch, capsys):
 
 
 def _card(correct_a, correct_b):
-    """A Chapter 6 card with one spots+cnn and one shaped+msdn run per seed."""
+    """A Chapter 6 card with one spots+cnn and one grey+msdn run per seed."""
     from conftest import zone_card
 
-    return zone_card({("spots", "cnn"): correct_a, ("shaped", "msdn"): correct_b})
+    return zone_card({("spots", "cnn"): correct_a, ("grey", "msdn"): correct_b})
 
 
 def test_the_statistics_example_follows_the_card():
@@ -191,5 +191,5 @@ def test_the_statistics_example_follows_the_card():
     # Equal: no ranking.
     text = notebooks.statistics_example(_card([a], [a]))
     assert "cannot separate them" in text and "for 0 of the 1 seeds" in text
-    with pytest.raises(ValueError, match="spots\\+cnn and shaped\\+msdn"):
+    with pytest.raises(ValueError, match="spots\\+cnn and grey\\+msdn"):
         notebooks.statistics_example({"runs": []})

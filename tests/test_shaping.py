@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -164,8 +165,45 @@ def test_msdn_shares_one_trunk_and_sums_the_losses():
     probabilities = models.msdn_probabilities(model, inputs)
     logits = model.predict(inputs, verbose=0)
     np.testing.assert_array_equal(probabilities.argmax(1), sum(logits).argmax(1))
-    with pytest.raises(ValueError, match="R, G, B"):
+    with pytest.raises(ValueError, match="1, 2 or 3 channels"):
         models.msdn_inputs(shaped[..., :2])
+    coloured = np.concatenate([shaped] * 3, axis=-1)  # three RGB patterns
+    streams = models.msdn_inputs(coloured)
+    assert [x.shape for x in streams] == [(12, 32, 32, 3)] * 3
+    np.testing.assert_array_equal(streams[1], coloured[..., 3:6] / np.float32(255))
+
+
+def test_coloured_shapes_keep_lines_and_spots_apart():
+    """The paper's encoding: a spot is grey, a line pixel is brighter in its own colour."""
+    pattern = np.zeros((32, 32), dtype=np.float32)
+    # a square of four joined spots, and one too far away to be joined
+    for row, col in [(6, 6), (6, 14), (14, 6), (14, 14), (27, 27)]:
+        pattern[row - 1 : row + 2, col - 1 : col + 2] = 200
+    spots = np.stack([pattern, pattern.T, np.rot90(pattern)], axis=-1)
+    grey = shaping.shape_patterns(spots)
+    coloured = shaping.coloured_shapes(spots, grey)
+    assert coloured.shape == (32, 32, 9)
+    for k, colour in enumerate(shaping.LINE_COLOURS):
+        rgb = coloured[..., 3 * k : 3 * k + 3]
+        assert (rgb >= spots[..., k : k + 1]).all(), colour  # S >= R in every channel
+        line = grey[..., k] > spots[..., k]  # pixels a line brightened
+        assert line.any()
+        others = [c for c in range(3) if c != k]
+        assert (rgb[line][:, k] > rgb[line][:, others].max(axis=1)).all(), colour
+        spot = (spots[..., k] >= 50) & ~line  # the lone spot
+        assert spot.sum() == 9
+        assert (rgb[~line] == rgb[~line][:, :1]).all()  # no line: grey, equal channels
+    batch = shaping.coloured_shapes(spots[None].repeat(2, 0), grey[None].repeat(2, 0))
+    np.testing.assert_array_equal(batch[1], coloured)
+    paired = shaping.paired_shapes(spots, grey)  # the course's: R and S, in every pattern
+    assert paired.shape == (32, 32, 6)
+    np.testing.assert_array_equal(paired[..., 1::2] - paired[..., 0::2], grey - spots)
+    with pytest.raises(ValueError, match=">= spots"):
+        shaping.paired_shapes(grey, spots)
+    with pytest.raises(ValueError, match=">= spots"):
+        shaping.coloured_shapes(grey, spots)
+    with pytest.raises(ValueError, match=r"\(\.\.\., n, n, 3\)"):
+        shaping.coloured_shapes(spots[..., :2], grey[..., :2])
 
 
 def test_mc_dropout_spreads_only_with_dropout():
@@ -205,3 +243,38 @@ def test_msdn_table_accounts_for_every_parameter():
     assert table.loc["dense block 1 (2 layers)", "output (h, w, channels)"] == (8, 8, 8 + 2 * 8)
     with pytest.raises(ValueError, match="expected an msdn"):
         models.msdn_table(models.ziletti_cnn((32, 32, 3), 5))
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    """Stops a fit after its first epoch, as an interrupted job would stop."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def test_an_interrupted_msdn_fit_resumes_after_its_last_epoch(tmp_path):
+    rng = np.random.default_rng(0)
+    shaped = rng.integers(0, 256, (12, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(12) % 4
+
+    def fresh():  # a new process builds the model afresh
+        return models.msdn((32, 32, 1), 4, blocks=(1,), growth=4, stem_filters=4, seed=0)
+
+    kwargs = {"epochs": 3, "batch_size": 4, "seed": 0, "resume_dir": tmp_path / "run"}
+    stopped = training.train_msdn(fresh(), shaped, y, callbacks=[_StopAfterFirstEpoch()],
+                                  **kwargs)  # fmt: skip
+    assert len(stopped.history["loss"]) == 1
+    resumed_model = fresh()
+    resumed = training.train_msdn(resumed_model, shaped, y, **kwargs)
+    assert len(resumed.history["loss"]) == 3 and len(resumed.history["val_accuracy"]) == 3
+    assert resumed.history["loss"][0] == stopped.history["loss"][0]  # epoch 1 not run again
+    fit, _ = training.split_indices(len(y), 0.05, 0)
+    steps = 3 * -(-len(fit) // 4)
+    assert int(resumed_model.optimizer.iterations) == steps  # the optimizer's state came back
+    assert training.resumed_history(tmp_path / "run") == resumed.history
+    finished = fresh()  # a finished fit started again trains no further
+    again = training.train_msdn(finished, shaped, y, **kwargs)
+    assert again.history == resumed.history
+    for a, b in zip(finished.get_weights(), resumed_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert training.resumed_history(tmp_path / "nothing") == {}

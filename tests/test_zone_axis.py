@@ -22,19 +22,87 @@ def test_patterns_follow_the_crystal_axes():
     assert patterns.shape == (64, 64, 3) and patterns.dtype == np.float32
     assert patterns.max() == 255 and patterns.min() == 0
     np.testing.assert_array_equal(patterns, np.rint(patterns))  # 8-bit style
-    # fcc: [100], [010] and [001] are equivalent; with the in-plane axes fixed
-    # by the next cell vector, the three patterns are the same image.
-    np.testing.assert_allclose(patterns[..., 0], patterns[..., 2], atol=1)
+    # fcc along the cell axes: [100], [010] and [001] are equivalent; with the in-plane
+    # axes fixed by the next cell vector, the three patterns are the same image.
+    cell_axes = zone_axis.patterns(cubic, detector, n_atoms=300, axes=(0, 1, 2))
+    np.testing.assert_allclose(cell_axes[..., 0], cell_axes[..., 2], atol=1)
+    np.testing.assert_array_equal(patterns[..., 0], cell_axes[..., 2])  # [001] both ways
+    for i, j in ((0, 1), (0, 2), (1, 2)):  # [001], [011], [111]: three different zones
+        assert np.abs(patterns[..., i] - patterns[..., j]).mean() > 1
     tetragonal = structures.build_prototype(139, "In", c_over_a=1.7)
-    p = zone_axis.patterns(tetragonal, detector, n_atoms=300)
+    p = zone_axis.patterns(tetragonal, detector, n_atoms=300, axes=(0, 1, 2))
     assert (p[..., 0] >= 128).sum() == (p[..., 1] >= 128).sum()  # a = b
     assert not np.array_equal(p[..., 0] >= 128, p[..., 2] >= 128)  # c differs
+    with pytest.raises(ValueError, match="needs its axes"):
+        zone_axis.patterns(cluster_of(cubic), detector, as_cluster=True)
     cluster = zone_axis.spherical_cluster(cubic, 300)
     assert 250 < len(cluster) < 350
     with pytest.raises(ValueError, match="q_max"):
         zone_axis.detector(64, q_max=-1)
     with pytest.raises(ValueError, match="n_pixels"):
         zone_axis.detector(4)
+
+
+def cluster_of(atoms):
+    return zone_axis.spherical_cluster(structures.standard_conventional_cell(atoms), 200)
+
+
+# One group of each crystal system, hexagonal and trigonal in hexagonal axes.
+SYSTEM_GROUPS = {"triclinic": 2, "monoclinic": 14, "orthorhombic": 62, "tetragonal": 139,
+                 "trigonal": 166, "hexagonal": 194, "cubic": 225}  # fmt: skip
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEM_GROUPS))
+def test_distinct_zone_axes_are_not_related_by_symmetry(system):
+    """No rotation of the crystal maps one of the three beams onto another (or its
+    opposite); along the cell axes, [100] and [010] are related in the higher systems."""
+    import spglib
+
+    crystal = structures.random_crystal(SYSTEM_GROUPS[system], 3)
+    cell = structures.standard_conventional_cell(crystal)
+    assert structures.crystal_system(structures.space_group(cell)) == system
+    rotations = spglib.get_symmetry(
+        (cell.cell[:], cell.get_scaled_positions(), cell.numbers), symprec=1e-3
+    )["rotations"]
+
+    def related(u, v):
+        return any(np.array_equal(r @ u, v) or np.array_equal(r @ u, -np.asarray(v))
+                   for r in rotations)  # fmt: skip
+
+    axes = zone_axis.zone_axes(system)
+    assert len(set(axes)) == 3
+    assert not any(related(axes[i], axes[j]) for i in range(3) for j in range(i + 1, 3))
+    cell_axes = zone_axis.zone_axes(system, "cell")
+    assert related(cell_axes[0], cell_axes[1]) == (
+        system in ("tetragonal", "trigonal", "hexagonal", "cubic")
+    )
+    with pytest.raises(ValueError, match="zone_axes must be"):
+        zone_axis.zone_axes(system, "cartesian")
+
+
+@pytest.mark.parametrize(("group", "uvw"), [(194, (1, 2, 0)), (225, (1, 1, 1)), (14, (1, 0, 1))])
+def test_a_beam_along_any_lattice_direction_is_a_zone_axis(group, uvw):
+    """Every bright spot is a reciprocal-lattice point g with g . t = 0, t = [uvw]."""
+    crystal = structures.random_crystal(group, 2)
+    cell = np.asarray(structures.standard_conventional_cell(crystal).cell)
+    rotation = zone_axis.beam_rotation(cell, uvw)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1)
+    beam = rotation @ (np.asarray(uvw) @ cell)
+    np.testing.assert_allclose(beam[:2], 0, atol=1e-9)
+    assert beam[2] > 0
+    detector = zone_axis.detector(128)
+    pattern = zone_axis.patterns(crystal, detector, axes=(uvw, 0, 1))[..., 0]
+    q, _ = diffraction.scattering_vectors(detector)
+    hkl = (q[pattern >= 128] @ rotation) @ cell.T / (2 * np.pi)
+    assert len(hkl) > 3
+    assert np.abs(hkl @ np.asarray(uvw)).max() < 0.2  # the zone law h u + k v + l w = 0
+    for k, unit in enumerate(np.eye(3, dtype=int)):  # an index or its [uvw]: one rotation
+        np.testing.assert_allclose(zone_axis.beam_rotation(cell, k),
+                                   zone_axis.beam_rotation(cell, unit))  # fmt: skip
+    for bad in [(0, 0, 0), (1.5, 0, 0), (1, 2)]:
+        with pytest.raises(ValueError, match="axis must be"):
+            zone_axis.beam_rotation(cell, np.array(bad))
 
 
 def test_physical_size_sets_the_spot_spacing():
@@ -45,7 +113,7 @@ def test_physical_size_sets_the_spot_spacing():
     radius = {}
     for element in ("Cu", "Al"):
         crystal = bulk(element, cubic=True)
-        pattern = zone_axis.patterns(crystal, detector)[..., 2]
+        pattern = zone_axis.patterns(crystal, detector)[..., 0]  # cubic: [001] first
         brightest = np.unravel_index(pattern.argmax(), pattern.shape)
         radius[element] = np.linalg.norm(q[brightest][:2])
         assert radius[element] == pytest.approx(4 * np.pi / crystal.cell[0, 0], rel=0.06)
@@ -79,11 +147,20 @@ def test_monoclinic_patterns_are_exact_zone_axes(axis):
 def test_shaped_inputs_keep_the_raw_pattern():
     spots = zone_axis.patterns(structures.random_crystal(62, 0), n_atoms=250)
     arrays = zone_axis.shaped_inputs(spots)
-    assert set(arrays) == {"spots", "shaped", "thresholded"}
-    assert (arrays["shaped"] >= arrays["spots"]).all()  # S >= R pixelwise
-    assert (arrays["shaped"] > arrays["spots"]).sum() > 0  # lines were added
+    assert (
+        set(arrays)
+        == {"spots", "grey", "shaped", "rgb", "thresholded"}
+        == set(zone_axis.INPUTS) - {"faint", "lines"}
+    )
+    assert (arrays["grey"] >= arrays["spots"]).all()  # S >= R pixelwise
+    assert (arrays["grey"] > arrays["spots"]).sum() > 0  # lines were added
     weak = (arrays["spots"] > 0) & (arrays["spots"] < 50)
-    assert weak.any() and (arrays["shaped"][weak] >= arrays["spots"][weak]).all()
+    assert weak.any() and (arrays["grey"][weak] >= arrays["spots"][weak]).all()
+    assert arrays["rgb"].shape == spots.shape[:-1] + (9,)
+    np.testing.assert_array_equal(arrays["rgb"][..., [0, 4, 8]], arrays["grey"])
+    assert arrays["shaped"].shape == spots.shape[:-1] + (6,)
+    np.testing.assert_array_equal(arrays["shaped"][..., 1::2], arrays["grey"])
+    np.testing.assert_array_equal(arrays["shaped"][..., 0::2], arrays["spots"])
     assert (arrays["thresholded"][weak] < arrays["spots"][weak]).any()  # the ablation deletes
     assert (shaping.count_nodes(spots) >= 1).all()
 
@@ -96,6 +173,7 @@ def test_dataset_round_trip_and_resume(tmp_path):
     for key in ("spots", "thresholded"):
         assert train.meta[key].shape == (4, 64, 64, 3)
     assert (train.x >= train.meta["spots"]).all()
+    assert train.manifest["parameters"]["zone_axes"] == "distinct"
     assert train.meta["n_nodes"].shape == (4, 3)
     assert train.class_names == ("221 (cubic)", "229 (cubic)")
     assert train.manifest["format"] == zone_axis.FORMAT_VERSION
@@ -110,6 +188,8 @@ def test_dataset_round_trip_and_resume(tmp_path):
         zone_axis.Config((221, 221), 2, 1)
     with pytest.raises(ValueError, match="q_max"):
         zone_axis.Config((221, 229), 2, 1, q_max=0.0)
+    with pytest.raises(ValueError, match="zone_axes must be"):
+        zone_axis.Config((221, 229), 2, 1, zone_axes="xyz")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +217,9 @@ def test_experiment_trains_transfers_and_scores_every_split(tiny, inputs, model)
     assert set(first.y["test_pristine"]) == {0, 1}  # labels remapped to the subset
     assert result.top_k(3) == 1.0
     assert result.n_parameters == network.count_params()
+    per_pattern = {"shaped": 2, "rgb": 3}.get(inputs, 1)  # R and S; the paper's RGB
+    shape = network.input_shape[0] if model == "msdn" else network.input_shape
+    assert shape[-1] == per_pattern * (1 if model == "msdn" else 3)
     assert set(result.history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
     assert all(len(v) == 2 for v in result.history.values())
     assert result.accuracy().n == 6
@@ -149,11 +232,11 @@ def test_experiment_trains_transfers_and_scores_every_split(tiny, inputs, model)
     if inputs == "faint":  # made from the raw patterns on loading: between R and S
         arrays, _ = zone_axis.load_split(tiny, "train", needed=("faint",))
         assert (arrays["spots"] <= arrays["faint"]).all()
-        assert (arrays["faint"].astype(int) <= arrays["shaped"].astype(int) + 1).all()
+        assert (arrays["faint"].astype(int) <= arrays["grey"].astype(int) + 1).all()
     if inputs == "lines":  # what shaping adds: R + lines = S, pixel by pixel
         arrays, _ = zone_axis.load_split(tiny, "train", needed=("lines",))
         total = arrays["spots"].astype(int) + arrays["lines"]
-        np.testing.assert_array_equal(total, arrays["shaped"])
+        np.testing.assert_array_equal(total, arrays["grey"])
         assert arrays["lines"].any()
     json.dumps(summary)  # JSON-ready
 
@@ -241,9 +324,20 @@ def test_command_line_writes_a_card_and_resumes(tiny, tmp_path, monkeypatch, cap
     assert content["paper_top1"]["72"] == 0.8012
     runs = zone_axis.card_runs(content, n_groups=3)
     assert len(runs) == 2 and ((runs["low"] <= runs["top1"]) & (runs["top1"] <= runs["high"])).all()
+    # every run is in the card: no per-epoch backups are left behind
+    assert not any((tmp_path / "card.runs").rglob("*.csv"))
+    assert zone_axis.run_folder(card, (20, "grey", "msdn", 1, "lr 1e-05")).name == (
+        "20-grey-msdn-seed1-lr_1e_05"
+    )
     before = card.read_text()
     assert zone_axis.main(argv) == 0  # everything in the card: nothing retrained
     assert card.read_text() == before
+    other = dict(content, dataset={**content["dataset"], "seed": 99})
+    card.write_text(json.dumps(other))
+    with pytest.raises(SystemExit) as stop:  # runs of another dataset are never mixed in
+        zone_axis.main(argv)
+    assert stop.value.code == 2 and "another dataset" in capsys.readouterr().err
+    card.write_text(before)
     for bad in (["--epochs", "-3"], ["--methods", "pixels+svm"]):
         with pytest.raises(SystemExit) as stop:
             zone_axis.main(argv + bad)
@@ -315,8 +409,11 @@ def test_shipped_card_holds_the_comparison():
     card = zone_axis.card()
     assert card["mode"] == "full" and card["commands"]
     assert card["dataset"]["n_pixels"] == 64 and card["dataset"]["q_max"] == zone_axis.Q_MAX
-    assert card["msdn_size"]["blocks"] == [3, 6, 12, 8]  # the paper-like trunk
-    for inputs, model in zone_axis.MAIN_METHODS:
+    assert card["msdn_size"]["blocks"] == [3, 6, 12, 8]  # four dense blocks, full size
+    # made on the cell axes with grey lines (dataset format 2), as Chapter 6 says
+    assert (card["dataset"]["format"], card["dataset"]["zone_axes"]) == (2, "cell")
+    assert not zone_axis.card_correct(card, "shaped", "msdn").size  # not today's shaped input
+    for inputs, model in [("spots", "cnn"), ("grey", "msdn")]:
         correct = zone_axis.card_correct(card, inputs, model)
         assert (
             correct.shape[0] >= 1 and correct.shape[1] == 20 * card["dataset"]["n_test_per_group"]
