@@ -125,10 +125,12 @@ chapters: $(STAMP)
 	$(PY) -m crystal_course.notebooks full book $(CHAPTERS)
 
 # Unit tests and nbval over every chapter with its solutions, in one pytest run. The
-# grading of whole assignments runs on the Colab stack (tests/grading).
+# grading of whole assignments, the Dask cluster and the two-device training run on the
+# Colab stack (make test-colab), which keeps the two lanes of make test about even.
 unit: $(STAMP) chapters
 	CRYSTAL_COURSE_DATA=$(TEST_DATA)/pinned $(PY) -m pytest tests $(CHAPTERS) \
-		--ignore=tests/grading --nbval-lax -p no:cacheprovider --durations=15
+		--ignore=tests/grading --ignore=tests/test_cluster.py --ignore=tests/test_distribute.py \
+		--nbval-lax -p no:cacheprovider --durations=15
 
 # The whole book with execution off and -W: broken markup, references, toc entries and
 # exercise labels fail here without executing the chapters a second time.

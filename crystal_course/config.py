@@ -121,6 +121,8 @@ class ZoneAxisSettings:
         Forward passes of Monte Carlo dropout.
     node_sample : int
         Random crystals per space group in the node-count study.
+    vacancies : tuple of float
+        Vacancy fractions of the defective test sets.
     """
 
     sets: tuple[int, ...]
@@ -131,18 +133,20 @@ class ZoneAxisSettings:
     batch_size: int
     mc_passes: int
     node_sample: int
+    vacancies: tuple[float, ...]
 
 
-# Quick: both methods on the 8- and 20-group sets at 64x64, 40 crystals per group and 8
+# Quick: both methods on the 8- and 20-group sets at 64x64, 32 crystals per group and 8
 # epochs each (about a minute of training on 2 CPU cores), both clearly above chance
-# (Chapter 6 asserts p < 1e-3; at 24 per group the 8-group MSDN was not). Full: all four
-# sets of Tiong et al. (2020) at 128x128 (a GPU job).
+# (Chapter 6 asserts p < 1e-3; at 24 per group the 8-group MSDN was not), and one vacancy
+# test set. Full: all four sets of Tiong et al. (2020) at 128x128 (a GPU job).
 _ZONE_AXIS_SIZES: dict[str, dict] = {
-    "quick": {"sets": (8, 20), "n_per_group": 40, "n_test_per_group": 8, "n_pixels": 64,
-              "epochs": 8, "batch_size": 16, "mc_passes": 20, "node_sample": 2},
+    "quick": {"sets": (8, 20), "n_per_group": 32, "n_test_per_group": 8, "n_pixels": 64,
+              "epochs": 8, "batch_size": 16, "mc_passes": 20, "node_sample": 2,
+              "vacancies": (0.2,)},
     "full": {"sets": (8, 20, 49, 72), "n_per_group": 150, "n_test_per_group": 30,
              "n_pixels": 128, "epochs": 30, "batch_size": 32, "mc_passes": 500,
-             "node_sample": 5},
+             "node_sample": 5, "vacancies": (0.05, 0.1, 0.2)},
 }  # fmt: skip
 
 
