@@ -869,10 +869,10 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
                ) -> tuple[dict, np.ndarray]:  # fmt: skip
     """The inputs and the labels of one split, restricted to ``space_groups``.
 
-    Returns ``({"spots", "shaped", "rgb", "grey", "thresholded"}: uint8 arrays,
-    labels)``, ``"shaped"`` with 6 channels (three raw and shaped pairs) and ``"rgb"``
-    with 9 (three RGB patterns), plus ``"faint"`` (shaped now,
-    from the raw patterns) and ``"lines"`` (S - R) when ``needed`` names them;
+    Returns ``({"spots", "shaped", "grey", "thresholded"}: uint8 arrays, labels)``,
+    ``"shaped"`` with 6 channels (three raw and shaped pairs), plus ``"rgb"`` (9
+    channels: three RGB patterns), ``"faint"`` (shaped now, from the raw patterns)
+    and ``"lines"`` (S - R) only when ``needed`` names them;
     labels index ``space_groups`` (default: all of the dataset's groups).
     ``per_group`` keeps the first that many crystals (parents) of each group.
 
@@ -905,7 +905,8 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
     arrays = {"grey": data.x[keep], "spots": data.meta["spots"][keep],
               "thresholded": data.meta["thresholded"][keep]}  # fmt: skip
     arrays["shaped"] = paired_shapes(arrays["spots"], arrays["grey"])
-    arrays["rgb"] = coloured_shapes(arrays["spots"], arrays["grey"])
+    if "rgb" in needed:
+        arrays["rgb"] = coloured_shapes(arrays["spots"], arrays["grey"])
     if "faint" in needed:
         from crystal_course.shaping import shape_patterns
 

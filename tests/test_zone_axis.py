@@ -280,6 +280,8 @@ def test_experiment_rejects_bad_input(tiny, tmp_path):
 
 def test_train_per_group_keeps_the_first_crystals_of_each_group(tiny):
     every, y_every = zone_axis.load_split(tiny, "train")
+    assert "rgb" not in every  # nine channels per crystal, made only when asked for
+    assert zone_axis.load_split(tiny, "train", needed=("rgb",))[0]["rgb"].shape[-1] == 9
     first, y_first = zone_axis.load_split(tiny, "train", per_group=2)
     assert np.bincount(y_first).tolist() == [2, 2, 2]  # every group shrinks alike
     chosen = [i for g in range(3) for i in np.flatnonzero(y_every == g)[:2]]
