@@ -938,14 +938,14 @@ def check_tied_methods(tied_pair, tied_variant: str, tie, card=None) -> object:
     -----
     Introduced in Chapter 6.
     """
-    from crystal_course import zone_axis
+    from crystal_course import reproduction
     from crystal_course.uncertainty import PairedTest, paired_test
 
     _placeholder(tied_pair, "tied_pair", "two (inputs, model) methods")
     _placeholder(tied_variant, "tied_variant", "a variant of the card, '' for the main runs")
     _placeholder(tie, "tie", "uncertainty.paired_test(...)")
     pair, variant, test = tied_pair, tied_variant, tie
-    card = zone_axis.card() if card is None else card
+    card = reproduction.card() if card is None else card
     try:
         (a_inputs, a_model), (b_inputs, b_model) = pair
     except (TypeError, ValueError):
@@ -953,8 +953,8 @@ def check_tied_methods(tied_pair, tied_variant: str, tie, card=None) -> object:
     if not isinstance(test, PairedTest):
         raise TypeError(f"tie: expected uncertainty.paired_test(...)'s result, got "
                         f"{type(test).__name__}")  # fmt: skip
-    a = zone_axis.card_correct(card, a_inputs, a_model, variant=variant)
-    b = zone_axis.card_correct(card, b_inputs, b_model, variant=variant)
+    a = reproduction.card_correct(card, a_inputs, a_model, variant=variant)
+    b = reproduction.card_correct(card, b_inputs, b_model, variant=variant)
     if a.size == 0 or b.size == 0:
         raise ValueError(f"tied_pair: the card has no 20-group runs of {pair!r} with variant "
                          f"{variant!r}")  # fmt: skip
@@ -972,3 +972,60 @@ def check_tied_methods(tied_pair, tied_variant: str, tie, card=None) -> object:
     print(f"Correct: {pair[0]} and {pair[1]} cannot be told apart ({variant or 'main runs'}: "
           f"{100 * expected.difference:+.1f} points, p = {expected.p_value:.2g})")  # fmt: skip
     return expected
+
+
+def check_learning_slope(slope, values) -> float:
+    """Exercise 7.1: a validation curve's slope over its last half, by hand.
+
+    ``slope`` is the least-squares slope of ``values`` (one per epoch) over the
+    last half of the epochs, per epoch, in the unit of ``values``; the reference
+    is :func:`crystal_course.reproduction.learning_trend`.
+
+    Notes
+    -----
+    Introduced in Chapter 7.
+    """
+    from crystal_course.reproduction import learning_trend
+
+    _placeholder(slope, "slope", "the fitted change per epoch, a float")
+    trend = learning_trend(values)
+    return _check_close(
+        slope,
+        trend.slope,
+        "slope",
+        rtol=1e-6,
+        hint=f"fit a straight line (np.polyfit(epochs, values, 1)) to epochs {trend.epochs[0]}-"
+        f"{trend.epochs[-1]} only, the last half, with epochs counted from 1; the slope is "
+        "the first coefficient.",
+    )
+
+
+def check_seed_interval(seed_interval, card=None) -> tuple[float, float]:
+    """Exercise 7.2: the 95 % t-interval over seeds of a difference of two methods.
+
+    ``seed_interval`` is ``(low, high)``, in points, of grey-shaped + MSDN minus
+    spots + CNN on the first card's 20-group runs, seed against seed; the reference is
+    :func:`crystal_course.reproduction.compare_cells`.
+
+    Notes
+    -----
+    Introduced in Chapter 7.
+    """
+    from crystal_course import reproduction
+
+    _placeholder(seed_interval, "seed_interval", "(low, high) in points")
+    card = reproduction.card() if card is None else card
+    if isinstance(seed_interval, (str, bytes)) or np.ndim(seed_interval) != 1 or len(
+            seed_interval) != 2:  # fmt: skip
+        raise TypeError(f"seed_interval: expected (low, high) in points, got {seed_interval!r}")
+    low, high = (_as_number(v, "seed_interval") for v in seed_interval)
+    expected = reproduction.compare_cells(card, ("grey", "msdn"), ("spots", "cnn"))
+    want = (100 * expected.seed_low, 100 * expected.seed_high)
+    if not (math.isclose(low, want[0], rel_tol=1e-6, abs_tol=1e-9)
+            and math.isclose(high, want[1], rel_tol=1e-6, abs_tol=1e-9)):  # fmt: skip
+        hint = "in points (x 100)" if abs(low) < 1 and abs(want[0]) >= 1 else (
+            "the mean of the per-seed differences +- t(0.975, n - 1) x their standard error "
+            "(scipy.stats.sem, ddof = 1)")  # fmt: skip
+        raise AssertionError(f"seed_interval: [{low:.4g}, {high:.4g}] is not right. Hint: {hint}")
+    print(f"Correct: seed_interval = [{low:+.2f}, {high:+.2f}] points")
+    return low, high

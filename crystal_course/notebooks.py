@@ -341,18 +341,18 @@ def colab_problems(config_path: str | os.PathLike, book_dir: str | os.PathLike) 
             problems.append(f"{twin}: has no .md source")
     example = Path(book_dir) / STATISTICS_EXAMPLE
     if not example.exists() or example.read_text(encoding="utf-8") != statistics_example():
-        problems.append(f"{example}: out of date with the shipped Chapter 6 card")
+        problems.append(f"{example}: out of date with the first results card (Chapter 7)")
     return problems
 
 
 STATISTICS_EXAMPLE = "_generated/statistics_example.md"
 """The worked example of the statistics primer (``book/statistics.md`` includes it),
 relative to the book folder; written by :func:`statistics_example` from the shipped
-Chapter 6 card."""
+first results card (Chapter 7)."""
 
 
 def statistics_example(card: dict | None = None) -> str:
-    """The statistics primer's worked example, as Markdown, from the Chapter 6 card.
+    """The statistics primer's worked example, as Markdown, from the first results card (Chapter 7).
 
     Spots + CNN against grey-shaped + MSDN on the same test crystals (20 groups), first for
     one seed (Wilson intervals, whether they overlap, then the paired test), then over
@@ -363,18 +363,18 @@ def statistics_example(card: dict | None = None) -> str:
     Parameters
     ----------
     card : dict, optional
-        A results card of :mod:`crystal_course.zone_axis` (default: the shipped one).
+        A results card of :mod:`crystal_course.reproduction` (default: the shipped one).
 
     Notes
     -----
     Introduced in the statistics primer (``book/statistics.md``).
     """
-    from crystal_course import zone_axis
+    from crystal_course import reproduction
     from crystal_course.uncertainty import paired_test, wilson
 
-    card = zone_axis.card() if card is None else card
-    a = zone_axis.card_correct(card, "spots", "cnn")
-    b = zone_axis.card_correct(card, "grey", "msdn")
+    card = reproduction.card() if card is None else card
+    a = reproduction.card_correct(card, "spots", "cnn")
+    b = reproduction.card_correct(card, "grey", "msdn")
     if a.size == 0 or b.size == 0 or a.shape != b.shape:
         raise ValueError("the card needs spots+cnn and grey+msdn runs on the same seeds")
     n = a.shape[1]
@@ -407,13 +407,14 @@ def statistics_example(card: dict | None = None) -> str:
     perfect = wilson(28, 28)
     return "\n".join([
         "<!-- Written by crystal_course.notebooks.statistics_example (make notebooks) from the "
-        "shipped Chapter 6 card. Do not edit. -->",
+        "first results card (Chapter 7). Do not edit. -->",
         "<!-- wilson -->",
         f"28 right out of 28 gives [{100 * perfect.low:.1f}, {100 * perfect.high:.0f}] %, so a "
         f"perfect score on a small test set only says \"at least about "
         f"{100 * perfect.low:.0f} %\".",
         "<!-- example -->",
-        f"Chapter 6 compares two methods on the same {n} test crystals of 20 space groups. "
+        f"Chapter 7's first card compares two methods on the same {n} test crystals of 20 "
+        "space groups. "
         f"For seed 0, spots + CNN scores {first_a} and grey-shaped + MSDN {first_b}: the two "
         f"Wilson intervals {overlap}. {connector} {verdict}: of the {test.only_a + test.only_b} "
         f"crystals only one method gets right, {test.only_a} go to the CNN and "

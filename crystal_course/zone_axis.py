@@ -1,4 +1,4 @@
-"""Zone-axis patterns, their datasets and the Chapter 6 experiment (Tiong et al. 2020).
+"""Zone-axis patterns and their datasets (Tiong et al. 2020).
 
 Tiong, Kim, Han & Kim (npj Comput. Mater. 6, 196 (2020)) record three
 diffraction patterns of a crystal at a wavelength of 3.5 pm (in Condor, an X-ray
@@ -7,11 +7,12 @@ Project conventional cell, at its physical size (no nearest-neighbour rescaling,
 unlike the 2018 fingerprint). The course puts the beam along three zone axes of
 spglib's standard conventional cell instead, by default three that no symmetry of
 the crystal system relates (:data:`DISTINCT_ZONE_AXES`). This module makes
-those patterns (:func:`patterns`), stores them with their shaped versions in
-checksummed, resumable datasets (:func:`generate`), and trains and scores the
-classifiers of Chapter 6 on them (:func:`experiment`), with a results card for
-the long runs (:func:`main`). Shaping itself is :mod:`crystal_course.shaping`,
-the multi-stream DenseNet :func:`crystal_course.models.msdn`.
+those patterns (:func:`patterns`) and stores them with their shaped versions in
+checksummed, resumable datasets (:func:`generate`, :func:`load_split`; on the
+command line, :func:`main`). Training and scoring the classifiers on them, and the
+study of the results card, are :mod:`crystal_course.reproduction`. Shaping itself
+is :mod:`crystal_course.shaping`, the multi-stream DenseNet
+:func:`crystal_course.models.msdn`.
 
 Introduced in Chapter 6.
 """
@@ -19,13 +20,9 @@ Introduced in Chapter 6.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shlex
-import shutil
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from numbers import Integral, Real
@@ -34,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from crystal_course.dataset import check_distinct_splits, read_manifest
+from crystal_course.dataset import check_distinct_splits
 from crystal_course.diffraction import ANGSTROM, Detector, diffraction_pattern
 from crystal_course.structures import check_n_atoms
 
@@ -373,8 +370,44 @@ half-width ``0.5 x (0.5 + w)`` pixels and half the brightness of the shaped inpu
 MODELS: dict[str, str] = {"cnn": "2018 CNN", "msdn": "MSDN"}
 """The two networks of the Chapter 6 grid."""
 
-MAIN_METHODS: tuple[tuple[str, str], ...] = (("spots", "cnn"), ("shaped", "msdn"))
-"""The baseline and the paper's method, ``(input, model)``."""
+
+def view_similarity(patterns: np.ndarray) -> float:
+    """How alike the most alike two of a crystal's views are, up to a turn or flip of the image.
+
+    The cosine similarity of two patterns (their pixels as vectors), maximised over the
+    eight symmetries of the square detector (turns by 90 degrees, mirror images), then
+    over the three pairs of views. Views of equivalent zones differ only by such a
+    turn or flip of the detector frame, so they score 1 (to rounding); views of
+    distinct zones score clearly less.
+
+    Parameters
+    ----------
+    patterns : numpy.ndarray
+        ``(n, n, 3)``: the three views of one crystal (:func:`patterns`).
+
+    Returns
+    -------
+    float
+        In [0, 1] for non-negative patterns.
+
+    Notes
+    -----
+    Introduced in Chapter 6, to measure what the choice of zone axes changes.
+    """
+    patterns = np.asarray(patterns, dtype=float)
+    if patterns.ndim != 3 or patterns.shape[0] != patterns.shape[1] or patterns.shape[2] != 3:
+        raise ValueError(f"expected the (n, n, 3) views of one crystal, got {patterns.shape}")
+    views = [patterns[..., k] for k in range(3)]
+    norms = [np.linalg.norm(v) for v in views]
+    if min(norms) == 0:
+        raise ValueError("a view is all zero: no pattern to compare")
+    best = 0.0
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        images = [np.rot90(views[j], k) for k in range(4)]
+        images += [np.fliplr(image) for image in images]
+        dots = max(float(np.sum(views[i] * image)) for image in images)
+        best = max(best, dots / (norms[i] * norms[j]))
+    return best
 
 
 def cosine_similarity(images: np.ndarray) -> np.ndarray:
@@ -653,218 +686,6 @@ def default_path(settings) -> Path:
     )
 
 
-# ---------------------------------------------------------------------------
-# The experiment: inputs x networks, trained alike
-# ---------------------------------------------------------------------------
-
-MSDN_SIZES: dict[str, dict] = {
-    "quick": {"blocks": (2, 2), "growth": 12, "stem_filters": 16},
-    "full": {"blocks": (3, 6, 12, 8), "growth": 32, "stem_filters": 32},
-}
-"""Trunk of :func:`crystal_course.models.msdn` per mode: a small one for CPU
-minutes, and four dense blocks (the paper's number) of 3, 6, 12 and 8 layers with
-growth 32 (our sizes: the paper's text does not state them)."""
-
-PAPER_TOP1: dict[int, float] = {8: 0.9904, 20: 0.9501, 49: 0.8316, 72: 0.8012}
-"""Top-1 accuracy of shaped patterns + MSDN in Tiong et al. (2020) per number of
-space groups (their Materials Project data, not ours)."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How every classifier of Chapter 6 is trained (the same for all inputs and networks).
-
-    Attributes
-    ----------
-    epochs : int
-        Passes over the training share (after the transfer stage, if any).
-    batch_size : int
-        Samples per batch on each device (on a multi-GPU node the global batch is
-        this times the GPUs; see :func:`crystal_course.training.train`).
-    learning_rate : float
-        Adam's learning rate (the paper: 1e-5 for the MSDN, 1e-4 for the
-        baselines, for long training; the course's default 1e-3 suits short runs).
-    weight_decay : float
-        Adam's weight decay for the MSDN (the paper's 1e-7); the 2018 CNN keeps
-        its own recipe, Adam without decay.
-    batch_norm : bool
-        Batch normalisation in the MSDN's trunk, the course's choice (as in the
-        original DenseNet). The paper's dense layers are conv, ReLU and dropout;
-        Chapter 6 measures both.
-    validation_fraction : float
-        Share of the training crystals kept for validation (the paper's 1/10).
-    train_per_group : int, optional
-        Train on the first this many training crystals of each group (default:
-        all of them); the test crystals stay the same, so runs that differ only
-        here measure how accuracy grows with the size of the training set.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-7
-    batch_norm: bool = True
-    validation_fraction: float = 0.1
-    train_per_group: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "train_per_group"):
-            value = getattr(self, name)
-            if name == "train_per_group" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.learning_rate > 0 or self.weight_decay < 0:
-            raise ValueError("learning_rate must be > 0 and weight_decay >= 0")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
-            )
-
-    @property
-    def variant(self) -> str:
-        """What differs from the default recipe, e.g. ``"no batch norm, lr 1e-05"`` (or ``""``)."""
-        default, parts = Recipe(), []
-        if self.batch_norm != default.batch_norm:
-            parts.append("batch norm" if self.batch_norm else "no batch norm")
-        if self.learning_rate != default.learning_rate:
-            parts.append(f"lr {self.learning_rate:g}")
-        if self.weight_decay != default.weight_decay:
-            parts.append(f"weight decay {self.weight_decay:g}")
-        if self.train_per_group is not None:
-            parts.append(f"{self.train_per_group} train/group")
-        return ", ".join(parts)
-
-
-@dataclass(frozen=True)
-class Result:
-    """Predictions of one trained Chapter 6 classifier on every test split.
-
-    Attributes
-    ----------
-    inputs, model : str
-        Keys of :data:`INPUTS` and :data:`MODELS`.
-    seed : int
-    space_groups : tuple of int
-        The classes, in label order.
-    y : dict of str to numpy.ndarray
-        True labels per test split (the same crystals, in the same order, in every split).
-    probabilities : dict of str to numpy.ndarray
-        ``(N, n_classes)`` predicted probabilities per test split.
-    n_train : int
-        Training crystals (a share of them validate rather than fit).
-    seconds : float
-        Training wall time, transfer stage excluded.
-    n_parameters : int
-    history : dict of str to list
-        Per epoch: ``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``.
-    recipe : Recipe
-    transferred_from : int or None
-        Number of space groups of the model whose weights started this one.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-
-    inputs: str
-    model: str
-    seed: int
-    space_groups: tuple[int, ...]
-    y: dict
-    probabilities: dict
-    n_train: int
-    seconds: float
-    n_parameters: int
-    history: dict
-    recipe: Recipe
-    transferred_from: int | None = None
-
-    @property
-    def label(self) -> str:
-        """``"<input> + <network>"`` for tables and legends."""
-        return f"{INPUTS[self.inputs]} + {MODELS[self.model]}"
-
-    def predicted(self, split: str = "test_pristine") -> np.ndarray:
-        """Predicted labels on one split."""
-        return self.probabilities[split].argmax(axis=1)
-
-    def top_k(self, k: int = 1, split: str = "test_pristine") -> float:
-        """Top-``k`` accuracy on one split (:func:`crystal_course.training.top_k_accuracy`)."""
-        from crystal_course.training import top_k_accuracy
-
-        return top_k_accuracy(self.probabilities[split], self.y[split], k)
-
-    def accuracy(self, split: str = "test_pristine"):
-        """Top-1 accuracy and its Wilson interval (``uncertainty.Accuracy``)."""
-        from crystal_course.uncertainty import from_predictions
-
-        return from_predictions(self.predicted(split), self.y[split])
-
-    def retained(self) -> dict:
-        """:func:`conditional_vacancy_accuracy` of this run (the paper's Fig. 9 measure)."""
-        predicted = {split: self.predicted(split) for split in self.probabilities}
-        return conditional_vacancy_accuracy(predicted, self.y)
-
-    def systems(self, split: str = "test_pristine") -> tuple[np.ndarray, np.ndarray]:
-        """True and predicted crystal systems (names) of every test crystal."""
-        from crystal_course.structures import crystal_system
-
-        groups = np.asarray(self.space_groups)
-        return (
-            np.array([crystal_system(int(g)) for g in groups[self.y[split]]]),
-            np.array([crystal_system(int(g)) for g in groups[self.predicted(split)]]),
-        )
-
-    def system_confusion(self, split: str = "test_pristine"):
-        """Crystal-system confusion table: rows true, columns predicted (``pandas.DataFrame``)."""
-        import pandas as pd
-
-        from crystal_course.structures import CRYSTAL_SYSTEMS, crystal_system
-
-        present = {crystal_system(int(g)) for g in self.space_groups}
-        names = [name for name, _, _ in CRYSTAL_SYSTEMS if name in present]
-        true, predicted = self.systems(split)
-        table = pd.crosstab(
-            pd.Categorical(true, names), pd.Categorical(predicted, names), dropna=False
-        )
-        table.index.name, table.columns.name = "true system", "predicted system"
-        return table
-
-    def accuracy_by_system(self, split: str = "test_pristine") -> dict[str, float]:
-        """Top-1 space-group accuracy of the test crystals of each crystal system."""
-        true, _ = self.systems(split)
-        hit = self.predicted(split) == self.y[split]
-        order = list(dict.fromkeys(self.system_confusion(split).index))
-        return {name: float(hit[true == name].mean()) for name in order if (true == name).any()}
-
-    def summary(self) -> dict:
-        """JSON-ready record: recipe, numbers, learning curves and every prediction."""
-        k_max = min(5, len(self.space_groups))
-        return {
-            "n_groups": len(self.space_groups),
-            "inputs": self.inputs,
-            "model": self.model,
-            "seed": self.seed,
-            "variant": self.recipe.variant,
-            "recipe": asdict(self.recipe),
-            "transferred_from": self.transferred_from,
-            "n_train": self.n_train,
-            "n_test": int(len(self.y["test_pristine"])),
-            "n_parameters": self.n_parameters,
-            "training_seconds": round(self.seconds, 1),
-            "top_k": {str(k): round(self.top_k(k), 4) for k in range(1, k_max + 1)},
-            "top1_by_split": {s: round(self.top_k(1, s), 4) for s in self.probabilities},
-            "history": {k: [round(float(v), 5) for v in vs] for k, vs in self.history.items()},
-            "y": {s: self.y[s].tolist() for s in self.y},
-            "predicted": {s: self.predicted(s).tolist() for s in self.probabilities},
-        }
-
-
 def load_split(path, split: str, space_groups=None, needed=(), per_group: int | None = None
                ) -> tuple[dict, np.ndarray]:  # fmt: skip
     """The inputs and the labels of one split, restricted to ``space_groups``.
@@ -920,451 +741,11 @@ def load_split(path, split: str, space_groups=None, needed=(), per_group: int | 
     return arrays, y
 
 
-def _transfer(source, target, model: str) -> None:
-    """Copy every weight but the classifier's from ``source`` into ``target``."""
-    if model == "msdn":
-        target.get_layer("densenet_trunk").set_weights(
-            source.get_layer("densenet_trunk").get_weights()
-        )
-        return
-    for a, b in zip(source.layers[:-1], target.layers[:-1], strict=True):
-        b.set_weights(a.get_weights())
-
-
-def _history(history, scale_loss: float = 1.0) -> dict:
-    keys = ("loss", "val_loss", "accuracy", "val_accuracy")
-    return {k: [float(v) * (scale_loss if "loss" in k else 1) for v in history.history[k]]
-            for k in keys if k in history.history}  # fmt: skip
-
-
-def experiment(
-    path: str | os.PathLike,
-    inputs: str,
-    model: str,
-    space_groups=None,
-    recipe: Recipe = Recipe(),
-    seed: int = 0,
-    msdn_size: dict | None = None,
-    pretrained=None,
-    resume_dir: str | os.PathLike | None = None,
-):
-    """Train one Chapter 6 classifier on a zone-axis dataset and predict every test split.
-
-    Parameters
-    ----------
-    path : path-like
-        Directory made by :func:`generate`.
-    inputs : str
-        A key of :data:`INPUTS`: the three patterns of a crystal as
-        ``spots`` (raw), ``shaped`` (R and S = R + lines as two channels per
-        pattern), ``rgb`` (the paper's: each pattern an RGB image with its lines in
-        its axis's colour), ``grey`` (the same lines in grey),
-        ``thresholded`` (grey lines over the nodes only), ``faint`` (R + thinner,
-        fainter grey lines) or ``lines`` (the grey lines alone, S - R).
-    model : str
-        ``"cnn"``: the three patterns' channels stacked into one image (3, 6 for
-        ``shaped``, 9 for ``rgb``) for :func:`crystal_course.models.ziletti_cnn`;
-        ``"msdn"``: one pattern per stream of :func:`crystal_course.models.msdn`.
-    space_groups : sequence of int, optional
-        Train and test on these groups only; default all of the dataset's groups.
-    recipe : Recipe
-        Training; the same for every input and network.
-    seed : int, default 0
-        Seeds the weights, the validation split and the shuffling.
-    msdn_size : dict, optional
-        ``blocks``, ``growth``, ``stem_filters``; default :data:`MSDN_SIZES` of
-        the current mode.
-    pretrained : keras.Model, optional
-        A model of the same network and input size trained on fewer groups
-        (e.g. the 8-group subset): its weights, all but the classifier's, start
-        this one (the paper's transfer from 8 to 20 groups).
-    resume_dir : path-like, optional
-        Train resumably per epoch in this folder
-        (:func:`crystal_course.training.train`'s ``resume_dir``): a run that was
-        stopped goes on after its last finished epoch.
-
-    Returns
-    -------
-    model : keras.Model
-    result : Result
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from crystal_course import config
-    from crystal_course.models import msdn, msdn_inputs, msdn_probabilities, ziletti_cnn
-    from crystal_course.training import train, train_msdn
-
-    if inputs not in INPUTS or model not in MODELS:
-        raise ValueError(
-            f"inputs must be one of {sorted(INPUTS)} and model one of {sorted(MODELS)}, "
-            f"got {inputs!r}, {model!r}"
-        )
-    train_arrays, y = load_split(path, "train", space_groups, needed=(inputs,),
-                                 per_group=recipe.train_per_group)  # fmt: skip
-    groups = space_groups or read_manifest(path)["parameters"]["space_groups"]
-    groups = tuple(int(g) for g in groups)
-    x = train_arrays[inputs]
-    n, channels = x.shape[1], x.shape[-1] // 3
-    if model == "msdn":
-        size = dict(msdn_size or MSDN_SIZES[config.mode()])
-        network = msdn((n, n, channels), len(groups), seed=seed, batch_norm=recipe.batch_norm,
-                       **size)  # fmt: skip
-    else:
-        network = ziletti_cnn((n, n, 3 * channels), len(groups), seed=seed)
-    transferred = None
-    if pretrained is not None:
-        _transfer(pretrained, network, model)
-        transferred = int(pretrained.output_shape[0][-1] if model == "msdn"
-                          else pretrained.output_shape[-1])  # fmt: skip
-    start = time.perf_counter()
-    common = {"validation_fraction": recipe.validation_fraction, "seed": seed,
-              "learning_rate": recipe.learning_rate, "verbose": 0,
-              "resume_dir": resume_dir}  # fmt: skip
-    if model == "msdn":
-        fit = train_msdn(network, x, y, recipe.epochs, recipe.batch_size,
-                         weight_decay=recipe.weight_decay, **common)  # fmt: skip
-        history = _history(fit, 1 / 3)  # per stream, comparable with the CNN
-    else:
-        fit = train(network, x.astype(np.float32) / 255, y, recipe.epochs, recipe.batch_size,
-                    **common)  # fmt: skip
-        history = _history(fit)
-    seconds = time.perf_counter() - start
-    labels, probabilities = {}, {}
-    for split in read_manifest(path)["splits"][1:]:
-        arrays, labels[split] = load_split(path, split, groups, needed=(inputs,))
-        if model == "msdn":
-            probabilities[split] = msdn_probabilities(network, msdn_inputs(arrays[inputs]))
-        else:
-            probabilities[split] = network.predict(
-                arrays[inputs].astype(np.float32) / 255, batch_size=256, verbose=0
-            )
-    result = Result(inputs, model, seed, groups, labels, probabilities, len(y), seconds,
-                    network.count_params(), history, recipe, transferred)  # fmt: skip
-    return network, result
-
-
-def conditional_vacancy_accuracy(predicted: dict, y: dict) -> dict:
-    """Accuracy under vacancies among the crystals classified correctly when pristine.
-
-    The measure of Tiong et al.'s Fig. 9: only test crystals whose pristine
-    pattern is classified correctly count, so the pristine level is 100 % by
-    construction and the curve shows what vacancies alone cost.
-
-    Parameters
-    ----------
-    predicted, y : dict of str to array
-        Predicted and true labels per split (``"test_pristine"`` and
-        ``"test_vacancies_<f>"``, the same crystals in the same order), e.g.
-        a card run's ``predicted`` and ``y``.
-
-    Returns
-    -------
-    dict
-        Vacancy fraction (float) to :class:`crystal_course.uncertainty.Accuracy`.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from crystal_course.uncertainty import wilson
-
-    pristine = np.asarray(predicted["test_pristine"]) == np.asarray(y["test_pristine"])
-    if not pristine.any():
-        raise ValueError("no test crystal is classified correctly when pristine")
-    out = {}
-    for split in sorted(s for s in predicted if s.startswith("test_vacancies_")):
-        if not np.array_equal(y[split], y["test_pristine"]):
-            raise ValueError(f"split {split} does not hold the pristine test crystals in order")
-        hit = np.asarray(predicted[split])[pristine] == np.asarray(y[split])[pristine]
-        out[float(split.rsplit("_", 1)[1])] = wilson(int(hit.sum()), int(pristine.sum()))
-    return out
-
-
-# ---------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------
-
-
-def plot_top_k(results: dict, ax=None, split: str = "test_pristine"):
-    """Top-k accuracy (%) against k = 1..5 for several :class:`Result`.
-
-    ``results`` maps a legend label to a result.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
-    for label, result in results.items():
-        ks = np.arange(1, min(5, len(result.space_groups)) + 1)
-        ax.plot(ks, [100 * result.top_k(int(k), split) for k in ks], "o-", label=label)
-    ax.set_xlabel("k (true group among the k most probable)")
-    ax.set_ylabel("top-k accuracy (%)")
-    ax.set_xticks(range(1, 6))
-    ax.set_ylim(0, 103)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def _accuracy_errorbar(ax, x, accuracies, label: str) -> None:
-    """One method's accuracies (%) with their 95 % intervals as error bars."""
-    values = np.array([a.value for a in accuracies])
-    errors = np.array(
-        [[a.value - a.low for a in accuracies], [a.high - a.value for a in accuracies]]
-    )
-    ax.errorbar(x, 100 * values, yerr=100 * errors, fmt="o-", capsize=3, label=label)
-
-
-def plot_training_size(accuracies: dict, ax=None):
-    """Top-1 accuracy (%) against training crystals per group, with 95 % Wilson intervals.
-
-    ``accuracies`` maps a legend label to ``{crystals per group: Accuracy}``, all
-    on the same test crystals.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
-    for label, by_size in accuracies.items():
-        sizes = sorted(by_size)
-        _accuracy_errorbar(ax, sizes, [by_size[n] for n in sizes], label)
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-    ax.set_xscale("log", base=2)
-    ax.minorticks_off()
-    ax.set_xlabel("training crystals per space group")
-    ax.set_ylabel("top-1 accuracy on the test crystals (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_vacancy_robustness(accuracies: dict, ax=None):
-    """Accuracy (%) against the vacancy fraction, with 95 % Wilson intervals, per method.
-
-    ``accuracies`` maps a legend label to ``{vacancy fraction: Accuracy}``, e.g.
-    :func:`conditional_vacancy_accuracy` (then the pristine point is 100 % by
-    construction and is drawn at 0 %).
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    from crystal_course.uncertainty import Accuracy
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
-    for label, by_level in accuracies.items():
-        levels = sorted(by_level)
-        certain = Accuracy(1, 1, 1.0, 1.0)  # pristine-correct by construction: no interval
-        _accuracy_errorbar(ax, [0.0] + [100 * v for v in levels],
-                           [certain] + [by_level[v] for v in levels], label)  # fmt: skip
-    ax.set_xlabel("vacancies (% of atoms removed)")
-    ax.set_ylabel("still correct (% of pristine-correct)")
-    ax.set_ylim(0, 103)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_learning_curves(histories: dict, axes=None):
-    """Loss and accuracy per epoch, training (solid) and validation (dashed).
-
-    ``histories`` maps a legend label to a history dict (``Result.history``, or
-    a card run's ``history``). Losses are per stream for the MSDN (its summed
-    loss / 3), so both networks share one scale.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, history) in enumerate(histories.items()):
-        colour = colours[i % len(colours)]
-        for ax, key, scale in ((axes[0], "loss", 1), (axes[1], "accuracy", 100)):
-            for prefix, style, kind in (("", "-", "training"), ("val_", "--", "validation")):
-                values = history.get(prefix + key)
-                if values:
-                    epochs = np.arange(1, len(values) + 1)
-                    ax.plot(epochs, scale * np.asarray(values), style, color=colour,
-                            label=f"{label}, {kind}")  # fmt: skip
-    axes[0].set_ylabel("cross-entropy per stream")
-    axes[1].set_ylabel("accuracy (%)")
-    axes[1].set_ylim(0, 103)
-    for ax in axes:
-        ax.set_xlabel("epoch")
-    axes[1].legend(fontsize=7)
-    return axes
-
-
-def plot_mc_dropout(mean: np.ndarray, std: np.ndarray, class_names, true=None, top: int = 5,
-                    axes=None):  # fmt: skip
-    """Bar charts of Monte Carlo dropout probabilities (mean and 1 std), one panel per sample.
-
-    Shows each sample's ``top`` most probable classes, the true one in orange
-    (Tiong et al. 2020, Fig. 4).
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import matplotlib.pyplot as plt
-
-    mean, std = np.atleast_2d(mean), np.atleast_2d(std)
-    if mean.shape != std.shape or mean.shape[1] != len(class_names):
-        raise ValueError(
-            f"mean and std must both be (N, {len(class_names)}), got {mean.shape}, {std.shape}"
-        )
-    if axes is None:
-        _, axes = plt.subplots(1, len(mean), figsize=(3.2 * len(mean), 3), layout="constrained",
-                               squeeze=False)  # fmt: skip
-        axes = axes[0]
-    for i, ax in enumerate(np.atleast_1d(axes)):
-        order = np.argsort(-mean[i])[:top]
-        colours = ["tab:orange" if true is not None and k == true[i] else "tab:blue"
-                   for k in order]  # fmt: skip
-        ax.bar(range(len(order)), mean[i, order], yerr=std[i, order], color=colours, capsize=3)
-        ax.set_xticks(range(len(order)), [str(class_names[k]) for k in order], rotation=45,
-                      fontsize=8)  # fmt: skip
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("probability (mean ± 1 std)")
-        ax.set_xlabel("space group")
-    return axes
-
-
-# ---------------------------------------------------------------------------
-# The results card of the long runs
-# ---------------------------------------------------------------------------
-
-CARD = "zone_axis_full.json"
-"""The shipped results card, in ``crystal_course/data``."""
-
-
-def card() -> dict:
-    """The shipped results card of the Chapter 6 comparison (commands, data, runs).
-
-    Made by :func:`main`; see ``data/README.md``.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    from importlib import resources
-
-    return json.loads(resources.files("crystal_course").joinpath("data", CARD).read_text())
-
-
-def card_runs(card: dict, **match):
-    """The card's runs whose fields equal ``match`` (e.g. ``n_groups=20, variant=""``).
-
-    Returns a ``pandas.DataFrame`` with one row per run: the identifying fields,
-    top-1 accuracy with its 95 % Wilson interval (``low``, ``high``) on the
-    pristine test set, and the training time.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    import pandas as pd
-
-    from crystal_course.uncertainty import from_predictions
-
-    rows = []
-    for run in card["runs"]:
-        if any(run.get(k) != v for k, v in match.items()):
-            continue
-        acc = from_predictions(run["predicted"]["test_pristine"], run["y"]["test_pristine"])
-        rows.append({"n_groups": run["n_groups"], "inputs": run["inputs"], "model": run["model"],
-                     "seed": run["seed"], "variant": run["variant"], "top1": acc.value,
-                     "low": acc.low, "high": acc.high, "n_test": acc.n,
-                     "minutes": run["training_seconds"] / 60})  # fmt: skip
-    columns = ["n_groups", "inputs", "model", "seed", "variant", "top1", "low", "high",
-               "n_test", "minutes"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
-
-
-def card_correct(card: dict, inputs: str, model: str, n_groups: int = 20, variant: str = "",
-                 split: str = "test_pristine") -> np.ndarray:  # fmt: skip
-    """Which test crystals each seed's run classified correctly.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_seeds, n_test)`` bool, rows in seed order; ``(0, 0)`` if the card
-        has no such run.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    rows = sorted(
-        (r for r in card["runs"]
-         if (r["n_groups"], r["inputs"], r["model"], r["variant"]) == (n_groups, inputs, model,
-                                                                       variant)),
-        key=lambda r: r["seed"],
-    )  # fmt: skip
-    if not rows:
-        return np.zeros((0, 0), dtype=bool)
-    return np.array([np.equal(r["predicted"][split], r["y"][split]) for r in rows])
-
-
-def _run_key(run: dict) -> tuple:
-    return (run["n_groups"], run["inputs"], run["model"], run["seed"], run["variant"])
-
-
-def run_folder(card_path: str | os.PathLike, key: tuple) -> Path:
-    """Where a card's run in progress keeps its per-epoch history and backup.
-
-    ``<card>.runs/<groups>-<inputs>-<model>-seed<seed>[-<variant>]`` beside the card;
-    removed when the run's result is in the card.
-
-    Notes
-    -----
-    Introduced in Chapter 6.
-    """
-    n_groups, inputs, model, seed, variant = key
-    name = f"{n_groups}-{inputs}-{model}-seed{seed}"
-    if variant:
-        name += "-" + "".join(c if c.isalnum() else "_" for c in variant)
-    card_path = Path(card_path)
-    return card_path.parent / f"{card_path.stem}.runs" / name
-
-
-def _method(text: str) -> tuple[str, str]:
-    inputs, _, model = text.partition("+")
-    if inputs not in INPUTS or model not in MODELS:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected INPUT+MODEL with INPUT in {sorted(INPUTS)} and MODEL in "
-            f"{sorted(MODELS)}, e.g. shaped+msdn"
-        )
-    return inputs, model
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Generate a zone-axis dataset, or train Chapter 6 classifiers into a results card.
+    """Generate (or resume) a zone-axis dataset (``generate PATH``).
 
-    ``generate PATH`` makes (or resumes) a dataset. ``train DATASET --card CARD``
-    trains every method x seed: first on the smaller set (``--transfer-from``,
-    recorded too), then on ``--groups`` starting from those weights. The card
-    is rewritten atomically after every model and a rerun skips the runs it
-    holds; a run in progress keeps its per-epoch history and a backup of its
-    weights in :func:`run_folder` (both stages, until the second is in the card),
-    so an interrupted job resumes after its last finished epoch.
+    Training on it is ``python -m crystal_course.reproduction train``.
     """
-    from crystal_course import config
     from crystal_course.dataset import (
         add_cluster_arguments,
         non_negative_int,
@@ -1372,7 +753,6 @@ def main(argv: list[str] | None = None) -> int:
         run_generator,
     )
     from crystal_course.structures import SPACE_GROUP_SETS
-    from crystal_course.training import _write_json
 
     parser = argparse.ArgumentParser(prog="python -m crystal_course.zone_axis",
                                      description=main.__doc__)  # fmt: skip
@@ -1389,89 +769,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="the beams: three symmetry-distinct zone axes per crystal system, "
                           "or the cell axes [100], [010], [001]")  # fmt: skip
     add_cluster_arguments(gen)
-    run = sub.add_parser("train", help="train classifiers into a results card")
-    run.add_argument("dataset", help="directory made by 'generate'")
-    run.add_argument("--card", required=True, help="JSON results card to write")
-    run.add_argument("--groups", type=int, choices=sorted(SPACE_GROUP_SETS), default=20)
-    run.add_argument("--transfer-from", type=int, choices=sorted(SPACE_GROUP_SETS), default=8,
-                     help="train on this smaller set first and start from its weights")  # fmt: skip
-    run.add_argument("--methods", type=_method, nargs="+", default=list(MAIN_METHODS),
-                     help="INPUT+MODEL, e.g. spots+cnn shaped+msdn")  # fmt: skip
-    run.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0])
-    run.add_argument("--epochs", type=positive_int, default=Recipe.epochs)
-    run.add_argument("--batch-size", type=positive_int, default=Recipe.batch_size)
-    run.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
-    run.add_argument(
-        "--train-per-group",
-        type=positive_int,
-        default=None,
-        help="train on the first N training crystals of each group",
-    )
-    run.add_argument("--no-batch-norm", action="store_true",
-                     help="the paper's dense layers (conv, ReLU, dropout) in the MSDN")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.command == "generate":
 
-        def generate_with(client):
-            settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group,
-                              args.n_test_per_group, seed=args.seed,
-                              n_pixels=args.n_pixels, zone_axes=args.zone_axes)  # fmt: skip
-            generate(args.path, settings, args.n_jobs, not args.no_progress, client,
-                     allow_other_files=args.allow_other_files)  # fmt: skip
+    def generate_with(client):
+        settings = Config(SPACE_GROUP_SETS[args.groups], args.n_per_group,
+                          args.n_test_per_group, seed=args.seed,
+                          n_pixels=args.n_pixels, zone_axes=args.zone_axes)  # fmt: skip
+        generate(args.path, settings, args.n_jobs, not args.no_progress, client,
+                 allow_other_files=args.allow_other_files)  # fmt: skip
 
-        return run_generator(gen, args, generate_with)
-    if not args.transfer_from < args.groups:
-        parser.error(f"--transfer-from {args.transfer_from} must be smaller than --groups")
-    try:
-        recipe = Recipe(args.epochs, args.batch_size, args.learning_rate,
-                        batch_norm=not args.no_batch_norm,
-                        train_per_group=args.train_per_group)  # fmt: skip
-        manifest = read_manifest(args.dataset)
-    except (ValueError, OSError) as error:
-        parser.error(str(error))
-    card_path = Path(args.card)
-    content = json.loads(card_path.read_text()) if card_path.exists() else {"runs": []}
-    data = {**manifest["parameters"], "format": manifest.get("format")}
-    if content["runs"] and content.get("dataset") != data:
-        parser.error(f"{card_path} holds runs on another dataset than {args.dataset}; "
-                     "give a new --card")  # fmt: skip
-    size = MSDN_SIZES[config.mode()]
-    content.update(
-        commands=content.get("commands", []),
-        dataset=data,
-        device=config.device(),
-        mode=config.mode(),
-        msdn_size={k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
-        paper_top1={str(k): v for k, v in PAPER_TOP1.items()},
-    )
-    command = "python -m crystal_course.zone_axis " + shlex.join(sys.argv[1:] if argv is None
-                                                                  else argv)  # fmt: skip
-    if command not in content["commands"]:
-        content["commands"].append(command)
-    done = {_run_key(r) for r in content["runs"]}
-    for seed in args.seeds:
-        for inputs, model in args.methods:
-            if (args.groups, inputs, model, seed, recipe.variant) in done:
-                print(f"{args.groups} groups, {inputs}+{model}, seed {seed}: in the card already")
-                continue
-            source, folders = None, []  # the smaller set first (recorded too), then transfer
-            for n_groups in (args.transfer_from, args.groups):
-                folder = run_folder(card_path, (n_groups, inputs, model, seed, recipe.variant))
-                folders.append(folder)
-                source, result = experiment(args.dataset, inputs, model,
-                                            SPACE_GROUP_SETS[n_groups], recipe, seed,
-                                            pretrained=source, resume_dir=folder)  # fmt: skip
-                summary = result.summary()
-                key = _run_key(summary)
-                content["runs"] = [r for r in content["runs"] if _run_key(r) != key] + [summary]
-                done.add(key)
-                _write_json(card_path, content)  # atomic
-                print(f"{n_groups} groups, {inputs}+{model}, seed {seed}: top-1 "
-                      f"{summary['top_k']['1']:.4f} ({summary['training_seconds']:.0f} s)",
-                      flush=True)  # fmt: skip
-            for folder in folders:  # both stages are in the card: their backups can go
-                shutil.rmtree(folder, ignore_errors=True)
-    return 0
+    return run_generator(gen, args, generate_with)
 
 
 if __name__ == "__main__":

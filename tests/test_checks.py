@@ -387,3 +387,29 @@ def test_tied_methods_recomputes_the_test_from_the_card():
         checks.check_tied_methods(pair, "40 train/group", paired_test(a, b), card=tied)
     with pytest.raises(TypeError, match="two \\(inputs, model\\)"):
         checks.check_tied_methods("spots", "", paired_test(a, b), card=tied)
+
+
+def test_check_seed_interval_reads_the_first_card():
+    from crystal_course import reproduction
+
+    card = reproduction.card()
+    c = reproduction.compare_cells(card, ("grey", "msdn"), ("spots", "cnn"))
+    right = (100 * c.seed_low, 100 * c.seed_high)
+    assert checks.check_seed_interval(right) == pytest.approx(right)
+    with pytest.raises(AssertionError, match="points"):
+        checks.check_seed_interval((c.seed_low, c.seed_high))  # fractions, not points
+    with pytest.raises(AssertionError, match="standard error"):
+        checks.check_seed_interval((right[0] - 1, right[1] + 1))
+    for bad in (..., "ab", (1, 2, 3), 5.0):
+        with pytest.raises(TypeError, match="seed_interval"):
+            checks.check_seed_interval(bad)
+
+
+def test_check_learning_slope_fits_the_last_half():
+    curve = np.r_[np.linspace(0.1, 0.6, 10), 0.6 + 0.005 * np.arange(1, 11)]
+    assert checks.check_learning_slope(0.005, curve) == pytest.approx(0.005)
+    whole = float(np.polyfit(np.arange(1, 21), curve, 1)[0])
+    with pytest.raises(AssertionError, match="last half"):
+        checks.check_learning_slope(whole, curve)
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_learning_slope(..., curve)

@@ -23,6 +23,7 @@ _SWEEP = SweepResult("vacancies", (0.0, 0.1, 0.2), (1e-3, 0.1),
 _Y_TRUE, _Y_PRED = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 1, 0, 2, 2, 2])
 _RATIO = np.array([0.7, 0.15, 0.1, 0.05])
 _CENTRES = np.array([[0, 0], [0, 10], [10, 0], [10, 10], [5, 5]], dtype=float)
+_CURVE = 0.5 + 0.01 * np.arange(1, 21) + np.r_[np.zeros(10), 0.02 * np.ones(10)]
 _P, _Y = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3]]), np.array([1, 2, 0])
 
 # name -> (checker of one answer, right answer, relative tolerance the checker allows)
@@ -47,6 +48,7 @@ CHECKERS = {
     "dominant_filter": (checks.check_dominant_filter, None, 0),
     "a7_a10": (checks.check_a7_a10, None, 1e-3),  # an absolute tolerance: a correlation near 0
     "model_accuracy": (lambda a: checks.check_model_accuracy(a, *_scored()), None, 1e-6),
+    "learning_slope": (lambda a: checks.check_learning_slope(a, _CURVE), 0.01, 1e-6),
 }
 
 
