@@ -1,0 +1,54 @@
+"""Orientation-free descriptors: SOAP from dscribe on rescaled, one-species clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from scipy.spatial.transform import Rotation
+
+from crystal_course import invariant, zone_axis
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    crystals = {"fcc": bulk("Cu", "fcc", a=3.6, cubic=True),
+                "bcc": bulk("Fe", "bcc", a=2.87, cubic=True),
+                "big fcc": bulk("Pb", "fcc", a=4.95, cubic=True)}  # fmt: skip
+    return {name: zone_axis.spherical_cluster(c, 150) for name, c in crystals.items()}
+
+
+def test_rescaled_clusters_have_unit_nearest_neighbours(clusters):
+    fcc = clusters["fcc"]
+    assert invariant.nearest_neighbour_distance(fcc) == pytest.approx(3.6 / np.sqrt(2))
+    unit = invariant.rescaled(fcc)
+    assert invariant.nearest_neighbour_distance(unit) == pytest.approx(1.0)
+    assert set(unit.numbers) == {1} and not unit.pbc.any()
+    assert set(invariant.rescaled(fcc, one_species=False).numbers) == {29}
+
+
+def test_soap_sees_structure_not_orientation_element_or_size(clusters):
+    features = invariant.soap(list(clusters.values()))
+    assert features.shape[0] == 3 and np.isfinite(features).all()
+    turned = clusters["fcc"].copy()
+    turned.positions = Rotation.random(random_state=1).apply(turned.positions) - 3.0
+    np.testing.assert_allclose(invariant.soap(turned)[0], features[0], rtol=1e-9, atol=1e-12)
+    # Cu and Pb are both fcc: after rescaling, the same descriptor; bcc differs
+    np.testing.assert_allclose(features[2], features[0], rtol=1e-9, atol=1e-12)
+    assert np.abs(features[1] - features[0]).max() > 1e-3 * np.abs(features[0]).max()
+
+
+def test_bad_input_is_named(clusters):
+    with pytest.raises(TypeError, match="ase.Atoms"):
+        invariant.nearest_neighbour_distance(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=">= 2 atoms"):
+        invariant.soap(Atoms("Cu"))
+    with pytest.raises(ValueError, match="same position"):
+        invariant.nearest_neighbour_distance(Atoms("Cu2", positions=np.zeros((2, 3))))
+    with pytest.raises(ValueError, match="at least one"):
+        invariant.soap([])
+    with pytest.raises(ValueError, match="n_max"):
+        invariant.SoapSettings(n_max=0)
+    with pytest.raises(ValueError, match="r_cut"):
+        invariant.SoapSettings(r_cut=0.5)
