@@ -39,7 +39,7 @@ LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
 # otter-grader, jupytext, nbval, pybtex), and the shipped model on the lowest Keras.
 LOWEST_TESTS := tests/test_structures.py tests/test_diffraction.py tests/test_dataset.py \
 	tests/test_explain.py tests/test_assignments.py tests/test_markdown.py \
-	tests/test_shipped_model.py
+	tests/test_shipped_model.py tests/test_powder.py tests/test_invariant.py
 # Generated data of the test runs, one folder per stack, shared by the runs of a stack
 # (empty in a fresh clone: the chapters generate their data sets as a student's first run).
 TEST_DATA := $(CURDIR)/_build/test-data
