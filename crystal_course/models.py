@@ -814,10 +814,10 @@ def msdn_probabilities(model: keras.Model, inputs, batch_size: int = 256) -> np.
     return np.asarray(keras.ops.softmax(sum(logits), axis=-1))
 
 
-def mc_dropout_predict(
+def mc_dropout_samples(
     model: keras.Model, inputs, passes: int = 100, batch_size: int = 256, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Monte Carlo dropout: mean and standard deviation of the probabilities over passes.
+) -> np.ndarray:
+    """Monte Carlo dropout: the predicted probabilities of every pass.
 
     Every :class:`MCDropout` layer stays on while batch normalisation uses its
     learned statistics; each pass is a different random sub-network. The
@@ -839,13 +839,14 @@ def mc_dropout_predict(
 
     Returns
     -------
-    mean, std : numpy.ndarray
-        ``(N, n_classes)`` each. ``std`` is zero when the model has no active
-        dropout.
+    numpy.ndarray
+        ``(passes, N, n_classes)``; every pass alike when the model has no active
+        dropout. :func:`crystal_course.uncertainty.predictive_entropy` and
+        :func:`~crystal_course.uncertainty.mutual_information` read it.
 
     Notes
     -----
-    Introduced in Chapter 6.
+    Introduced in Chapter 6 (:func:`mc_dropout_predict`); the samples in Chapter 8.
     """
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
         raise ValueError(f"passes must be a positive integer, got {passes!r}")
@@ -875,5 +876,26 @@ def mc_dropout_predict(
         for layer, state in zip(dropouts, saved, strict=True):
             layer.always_on = False
             layer.seed_generator.state.assign(state)
-    stacked = np.stack(samples)
+    return np.stack(samples)
+
+
+def mc_dropout_predict(
+    model: keras.Model, inputs, passes: int = 100, batch_size: int = 256, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo dropout: mean and standard deviation of the probabilities over passes.
+
+    :func:`mc_dropout_samples` (every :class:`MCDropout` on, batch normalisation
+    on its learned statistics; Tiong et al. use 500 passes), summarised.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        ``(N, n_classes)`` each. ``std`` is zero when the model has no active
+        dropout.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    stacked = mc_dropout_samples(model, inputs, passes, batch_size, seed)
     return stacked.mean(axis=0), stacked.std(axis=0)

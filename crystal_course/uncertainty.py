@@ -313,3 +313,152 @@ def compare_correct(name_a: str, right_a, name_b: str, right_b, unit: str = "tes
         return f"{a} and {b} cannot be told apart on the same {test.n} {unit}: {evidence}"
     ahead, behind = (a, b) if test.difference > 0 else (b, a)
     return f"{ahead} is ahead of {behind} on the same {test.n} {unit}: {evidence}"
+
+
+# ---------------------------------------------------------------------------
+# How sure a classifier is of one answer: Monte Carlo samples of its probabilities
+# ---------------------------------------------------------------------------
+
+
+def _samples(probabilities):
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[-1] < 2 or not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError("expected probabilities of shape (passes, N, n_classes) or "
+                         f"(N, n_classes), non-negative and finite, got {p.shape}")  # fmt: skip
+    if not np.allclose(p.sum(axis=-1), 1, atol=1e-4):
+        raise ValueError("probabilities must sum to 1 over the classes")
+    return p
+
+
+def _entropy(p):
+    import numpy as np
+
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), axis=-1)
+
+
+def predictive_entropy(probabilities):
+    """Entropy of the mean predicted distribution of each crystal, in nats.
+
+    Parameters
+    ----------
+    probabilities : array_like
+        ``(passes, N, n_classes)`` Monte Carlo samples (e.g.
+        :func:`crystal_course.models.mc_dropout_samples`) or ``(N, n_classes)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)``, from 0 (certain) to ``log(n_classes)`` (uniform).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    return _entropy(_samples(probabilities).mean(axis=0))
+
+
+def mutual_information(probabilities):
+    """Mutual information between the answer and the network's weights, in nats.
+
+    The predictive entropy minus the mean entropy of the single passes: the part of
+    the uncertainty that comes from the passes disagreeing (the model's doubt), not
+    from each pass being unsure. Zero with one pass or when every pass agrees.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    p = _samples(probabilities)
+    return _entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0)
+
+
+def auroc(scores_in, scores_out, seed: int = 0, confidence: float = 0.95):
+    """Area under the ROC curve for telling out-of-class from in-class crystals, with a
+    bootstrap interval (SciPy's BCa, each group resampled on its own).
+
+    A higher score must mean "more likely out of class" (e.g. the predictive
+    entropy). 1 separates perfectly, 0.5 is chance.
+
+    Returns
+    -------
+    (auc, low, high) : tuple of float
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import numpy as np
+    from scipy.stats import bootstrap, mannwhitneyu
+
+    a, b = np.asarray(scores_in, dtype=float), np.asarray(scores_out, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or len(a) < 2 or len(b) < 2:
+        raise ValueError(f"expected two 1-D arrays of >= 2 scores, got {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("scores must be finite")
+
+    def area(inside, outside, axis=-1):
+        return mannwhitneyu(outside, inside, axis=axis).statistic / (
+            inside.shape[axis] * outside.shape[axis])  # fmt: skip
+
+    value = float(area(a, b))
+    if np.ptp(np.r_[a, b]) == 0 or value in (0.0, 1.0):
+        return value, value, value  # no spread, or a perfect separation: no resampling
+    result = bootstrap((a, b), area, confidence_level=confidence, n_resamples=2000,
+                       random_state=np.random.default_rng(seed))  # fmt: skip
+    return value, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+@dataclass(frozen=True)
+class UnknownRule:
+    """Call an answer "unknown" when its score exceeds a threshold chosen on validation data.
+
+    Attributes
+    ----------
+    threshold : float
+        Scores above it are "unknown".
+    false_unknown : float
+        Share of in-class validation crystals the rule flags (its target).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+
+    threshold: float
+    false_unknown: float
+
+    def flags(self, scores):
+        """Which crystals the rule calls unknown (bool array)."""
+        import numpy as np
+
+        return np.asarray(scores, dtype=float) > self.threshold
+
+    def error_rates(self, scores_in, scores_out) -> tuple[Accuracy, Accuracy]:
+        """On test data: in-class crystals wrongly called unknown, and out-of-class
+        crystals missed, each with its Wilson interval (as :class:`Accuracy`)."""
+        flagged_in, flagged_out = self.flags(scores_in), self.flags(scores_out)
+        return (wilson(int(flagged_in.sum()), len(flagged_in)),
+                wilson(int((~flagged_out).sum()), len(flagged_out)))  # fmt: skip
+
+
+def unknown_rule(validation_scores_in, false_unknown: float = 0.05) -> UnknownRule:
+    """The threshold that calls ``false_unknown`` of the in-class validation crystals unknown.
+
+    Chosen on validation data only, so that its error rates on test data are honest.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import numpy as np
+
+    scores = np.asarray(validation_scores_in, dtype=float)
+    if scores.ndim != 1 or len(scores) < 2 or not np.isfinite(scores).all():
+        raise ValueError(f"expected >= 2 finite validation scores, got shape {scores.shape}")
+    if not 0 < false_unknown < 1:
+        raise ValueError(f"false_unknown must be in (0, 1), got {false_unknown!r}")
+    return UnknownRule(float(np.quantile(scores, 1 - false_unknown)), float(false_unknown))

@@ -278,3 +278,17 @@ def test_an_interrupted_msdn_fit_resumes_after_its_last_epoch(tmp_path):
     for a, b in zip(finished.get_weights(), resumed_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert training.resumed_history(tmp_path / "nothing") == {}
+
+
+def test_mc_dropout_samples_are_the_passes_the_summary_reads():
+    from crystal_course import uncertainty
+
+    model = models.msdn((32, 32, 1), 3, blocks=(1,), growth=4, stem_filters=4, dropout=0.5,
+                        seed=0)  # fmt: skip
+    x = models.msdn_inputs(np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3)))
+    samples = models.mc_dropout_samples(model, x, passes=6, seed=3)
+    mean, std = models.mc_dropout_predict(model, x, passes=6, seed=3)
+    assert samples.shape == (6, 4, 3)
+    np.testing.assert_allclose(samples.mean(axis=0), mean, rtol=1e-6)
+    np.testing.assert_allclose(samples.std(axis=0), std, rtol=1e-5, atol=1e-7)
+    assert (uncertainty.mutual_information(samples) > 0).all()  # the passes disagree

@@ -101,3 +101,46 @@ def test_mean_interval_brackets_the_mean_and_narrows_with_more_crystals():
     assert uncertainty.mean_interval([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
     with pytest.raises(ValueError, match="finite"):
         uncertainty.mean_interval([1.0, np.nan])
+
+
+def test_entropy_and_mutual_information_split_the_doubt():
+    certain = np.array([[[1.0, 0.0, 0.0]]] * 4)  # four passes, one crystal, all sure
+    torn = np.array([[[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]] * 2)  # passes disagree, each sure
+    unsure = np.full((4, 1, 3), 1 / 3)  # every pass uniform
+    assert uncertainty.predictive_entropy(certain)[0] == pytest.approx(0)
+    assert uncertainty.mutual_information(certain)[0] == pytest.approx(0)
+    assert uncertainty.predictive_entropy(torn)[0] == pytest.approx(np.log(2))
+    assert uncertainty.mutual_information(torn)[0] == pytest.approx(np.log(2))
+    assert uncertainty.predictive_entropy(unsure)[0] == pytest.approx(np.log(3))
+    assert uncertainty.mutual_information(unsure)[0] == pytest.approx(0, abs=1e-12)
+    assert uncertainty.predictive_entropy(unsure[0]).shape == (1,)  # (N, n_classes) too
+    for bad in (np.ones((2, 3)), np.full((2, 1), 1.0), -np.eye(3)):
+        with pytest.raises(ValueError):
+            uncertainty.predictive_entropy(bad)
+
+
+def test_auroc_and_its_interval():
+    rng = np.random.default_rng(0)
+    inside, outside = rng.normal(0, 1, 200), rng.normal(2, 1, 100)
+    auc, low, high = uncertainty.auroc(inside, outside)
+    from scipy.stats import norm
+
+    assert low < auc < high and low < norm.cdf(2 / np.sqrt(2)) < high  # the true AUC, 0.92
+    assert uncertainty.auroc([0, 1, 2], [5, 6]) == (1.0, 1.0, 1.0)
+    assert uncertainty.auroc([5, 6], [0, 1, 2])[0] == 0.0
+    same, lo, hi = uncertainty.auroc(rng.normal(0, 1, 300), rng.normal(0, 1, 300))
+    assert lo < 0.5 < hi
+    with pytest.raises(ValueError, match=">= 2 scores"):
+        uncertainty.auroc([1.0], [2.0, 3.0])
+
+
+def test_unknown_rule_is_chosen_on_validation_and_scored_on_test():
+    rng = np.random.default_rng(1)
+    rule = uncertainty.unknown_rule(rng.normal(0, 1, 1000), false_unknown=0.1)
+    assert rule.threshold == pytest.approx(1.2816, abs=0.15)
+    wrongly_flagged, missed = rule.error_rates(rng.normal(0, 1, 500), rng.normal(3, 1, 200))
+    assert abs(wrongly_flagged.value - 0.1) < 0.05  # the target, up to sampling
+    assert missed.value < 0.1
+    assert list(rule.flags([rule.threshold - 1, rule.threshold + 1])) == [False, True]
+    with pytest.raises(ValueError, match="false_unknown"):
+        uncertainty.unknown_rule([0.1, 0.2, 0.3], false_unknown=1.5)
