@@ -616,6 +616,88 @@ class MCDropout(layers.Dropout):
         return super().call(inputs, training=True if self.always_on else training)
 
 
+def _check_classes(n_classes: int) -> None:
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+
+
+def powder_cnn(n_q: int = 512, n_classes: int = 7, dropout: float = 0.25,
+               seed: int | None = None) -> keras.Model:  # fmt: skip
+    """A small 1D CNN on a powder pattern (Chapter 8's orientation-free classifier).
+
+    conv 9x32, max-pool 2, conv 9x32, max-pool 2, conv 9x16, max-pool 2 (all ReLU,
+    'same' padding) -> flatten -> :class:`MCDropout` -> dense 64 ReLU -> batch
+    normalisation -> dense ``n_classes`` softmax: the layout of the 2018 CNN in one
+    dimension, sized for a pattern of ``n_q`` points (ours).
+
+    Parameters
+    ----------
+    n_q : int
+        Points of the pattern, divisible by 8; input shape ``(n_q, 1)``.
+    n_classes : int
+    dropout : float
+        Rate of the :class:`MCDropout` layer (on at prediction under
+        :func:`mc_dropout_samples`, while batch normalisation keeps its learned
+        statistics).
+    seed : int, optional
+        Seeds the initialisers and the dropout.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    _check_classes(n_classes)
+    if isinstance(n_q, bool) or not isinstance(n_q, int) or n_q < 8 or n_q % 8:
+        raise ValueError(f"n_q must be a positive multiple of 8 (three poolings), got {n_q!r}")
+
+    def init(offset: int):
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+
+    inputs = keras.Input(shape=(n_q, 1), name="powder_pattern")
+    x = inputs
+    for i, filters in enumerate((32, 32, 16), start=1):
+        x = layers.Conv1D(filters, 9, padding="same", activation="relu",
+                          kernel_initializer=init(i), name=f"conv{i}")(x)  # fmt: skip
+        x = layers.MaxPooling1D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = MCDropout(dropout, seed=seed, name="dropout")(x)
+    x = layers.Dense(64, activation="relu", kernel_initializer=init(10), name="dense")(x)
+    x = layers.BatchNormalization(name="batchnorm")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=init(11),
+                           name="softmax")(x)  # fmt: skip
+    return keras.Model(inputs, outputs, name="powder_cnn")
+
+
+def soap_network(n_features: int, n_classes: int = 7, dropout: float = 0.25,
+                 seed: int | None = None) -> keras.Model:  # fmt: skip
+    """A small dense network on an atom-averaged SOAP vector (Chapter 8).
+
+    Keras' ``Normalization`` (fitted with ``adapt`` on the training features
+    before training; its mean and variance are saved with the weights) -> dense
+    128 ReLU -> :class:`MCDropout` -> dense 64 ReLU -> :class:`MCDropout` -> dense
+    ``n_classes`` softmax (our sizes).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    _check_classes(n_classes)
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    init = [keras.initializers.GlorotUniform(seed=None if seed is None else seed + k)
+            for k in range(3)]  # fmt: skip
+    inputs = keras.Input(shape=(n_features,), name="soap")
+    x = layers.Normalization(name="standardise")(inputs)
+    for i, width in enumerate((128, 64)):
+        x = layers.Dense(width, activation="relu", kernel_initializer=init[i],
+                         name=f"dense{i + 1}")(x)  # fmt: skip
+        x = MCDropout(dropout, seed=None if seed is None else seed + i,
+                      name=f"dropout{i + 1}")(x)  # fmt: skip
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=init[2],
+                           name="softmax")(x)  # fmt: skip
+    return keras.Model(inputs, outputs, name="soap_network")
+
+
 MSDN_INPUTS = ("beam_a", "beam_b", "beam_c")
 """Input names of :func:`msdn`: one pattern per zone axis, in the order of the channels."""
 

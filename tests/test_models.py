@@ -325,3 +325,27 @@ def test_the_training_command_line_writes_a_card_naming_its_data(tmp_path):
     assert card["dataset"]["format"] == dataset.FORMAT_VERSION
     assert card["dataset"]["parameters"]["n_per_class"] == 2
     assert card["command"].endswith(f"{data} --out {tmp_path / 'm'} --epochs 1")
+
+
+def test_orientation_free_networks_keep_batch_norm_in_inference_under_mc_dropout():
+    rng = np.random.default_rng(0)
+    patterns = rng.random((6, 64, 1)).astype("float32")
+    soap = rng.normal(3, 2, (6, 20)).astype("float32")
+    cnn = models.powder_cnn(64, 5, dropout=1e-9, seed=0)
+    dense = models.soap_network(20, 4, dropout=1e-9, seed=0)
+    dense.get_layer("standardise").adapt(soap)
+    assert cnn.output_shape == (None, 5) and dense.output_shape == (None, 4)
+    for model, x in ((cnn, patterns), (dense, soap)):
+        # a dropout that drops (almost) nothing: every pass equals the inference output,
+        # which batch statistics (training=True on the whole model) would not give
+        samples = models.mc_dropout_samples(model, x, passes=3)
+        np.testing.assert_allclose(samples[0], model.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+        trained_mode = np.asarray(model(x, training=True))
+        assert model is dense or not np.allclose(trained_mode, samples[0], atol=1e-4)
+    noisy = models.powder_cnn(64, 5, dropout=0.5, seed=0)
+    samples = models.mc_dropout_samples(noisy, patterns, passes=4)
+    assert not np.allclose(samples[0], samples[1])  # the passes are different sub-networks
+    with pytest.raises(ValueError, match="multiple of 8"):
+        models.powder_cnn(60)
+    with pytest.raises(ValueError, match="n_classes"):
+        models.soap_network(20, 1)
