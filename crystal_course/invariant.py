@@ -26,31 +26,12 @@ import numpy as np
 from ase import Atoms
 
 
-def nearest_neighbour_distance(atoms: Atoms) -> float:
-    """Shortest distance between two atoms of a cluster, in Å.
-
-    Notes
-    -----
-    Introduced in Chapter 8.
-    """
-    from scipy.spatial import cKDTree
-
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected an ase.Atoms cluster, got {type(atoms).__name__}")
-    if len(atoms) < 2:
-        raise ValueError(f"a nearest-neighbour distance needs >= 2 atoms, got {len(atoms)}")
-    distances, _ = cKDTree(atoms.positions).query(atoms.positions, k=2)
-    nearest = float(distances[:, 1].min())
-    if not nearest > 0:
-        raise ValueError("two atoms of the cluster sit at the same position")
-    return nearest
-
-
 def rescaled(atoms: Atoms, one_species: bool = True) -> Atoms:
     """The cluster with lengths in nearest-neighbour units and, by default, one species.
 
-    The 2018 fingerprint's convention (Chapter 1): the nearest-neighbour distance
-    becomes 1 and every atom the same element (hydrogen stands for "an atom"), so a
+    The 2018 fingerprint's convention (Chapter 1): the mean nearest-neighbour
+    distance (:func:`crystal_course.structures.nearest_neighbour_distance`) becomes 1
+    and every atom the same element (hydrogen stands for "an atom"), so a
     descriptor sees the structure only. The cell is dropped: the result is a finite
     cluster.
 
@@ -58,6 +39,9 @@ def rescaled(atoms: Atoms, one_species: bool = True) -> Atoms:
     -----
     Introduced in Chapter 8.
     """
+    from crystal_course.structures import check_atoms, nearest_neighbour_distance
+
+    check_atoms(atoms, min_atoms=2)
     scale = nearest_neighbour_distance(atoms)
     numbers = np.ones(len(atoms), dtype=int) if one_species else atoms.numbers
     return Atoms(numbers=numbers, positions=atoms.positions / scale)

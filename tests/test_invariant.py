@@ -8,7 +8,7 @@ from ase import Atoms
 from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
-from crystal_course import invariant, zone_axis
+from crystal_course import invariant, structures, zone_axis
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def clusters():
 
 def test_rescaled_clusters_have_unit_nearest_neighbours(clusters):
     fcc = clusters["fcc"]
-    assert invariant.nearest_neighbour_distance(fcc) == pytest.approx(3.6 / np.sqrt(2))
     unit = invariant.rescaled(fcc)
-    assert invariant.nearest_neighbour_distance(unit) == pytest.approx(1.0)
+    assert structures.nearest_neighbour_distance(unit) == pytest.approx(1.0)
+    np.testing.assert_allclose(unit.positions * 3.6 / np.sqrt(2), fcc.positions)
     assert set(unit.numbers) == {1} and not unit.pbc.any()
     assert set(invariant.rescaled(fcc, one_species=False).numbers) == {29}
 
@@ -41,11 +41,11 @@ def test_soap_sees_structure_not_orientation_element_or_size(clusters):
 
 def test_bad_input_is_named(clusters):
     with pytest.raises(TypeError, match="ase.Atoms"):
-        invariant.nearest_neighbour_distance(np.zeros((3, 3)))
-    with pytest.raises(ValueError, match=">= 2 atoms"):
+        invariant.rescaled(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="at least 2"):
         invariant.soap(Atoms("Cu"))
-    with pytest.raises(ValueError, match="same position"):
-        invariant.nearest_neighbour_distance(Atoms("Cu2", positions=np.zeros((2, 3))))
+    with pytest.raises(ValueError, match="coincident"):
+        invariant.rescaled(Atoms("Cu2", positions=np.zeros((2, 3))))
     with pytest.raises(ValueError, match="at least one"):
         invariant.soap([])
     with pytest.raises(ValueError, match="n_max"):
