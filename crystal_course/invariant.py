@@ -114,3 +114,167 @@ def soap(clusters, settings: SoapSettings = SoapSettings(), n_jobs: int = 1) -> 
                       periodic=False)  # fmt: skip
     features = np.asarray(descriptor.create(systems, n_jobs=n_jobs), dtype=float)
     return features.reshape(len(systems), -1)
+
+
+# ---------------------------------------------------------------------------
+# Datasets: the seven classes in any orientation, three descriptors per crystal
+# ---------------------------------------------------------------------------
+
+FORMAT_VERSION = 1
+"""Format of orientation-free datasets (``kind`` ``"invariant"``)."""
+
+Q_RANGE = (1.0, 20.0)
+"""Powder patterns' q range, in 1/(mean nearest-neighbour distance), the 2018
+fingerprint's unit: each pattern is computed at ``q / d_nn`` in 1/Å, so the seven classes'
+peaks sit at the same q whatever the element and lattice constant (fcc's first, (111), at
+2 pi sqrt(3/2) = 7.7), while the form factors stay the element's."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of an orientation-free dataset of the seven classes (Chapter 2's crystals).
+
+    The crystals are those of :func:`crystal_course.dataset.generate` with the same
+    parameters (the same seeds), but kept in the random orientation they were drawn
+    in (``structures.sample_structure(standardise=False)``); ``test_standard``
+    holds the test crystals in spglib's standard orientation, the 2018 pipeline's.
+    Each crystal is stored as its powder pattern (``x``), its atom-averaged SOAP
+    (``soap``) and its 2018 fingerprint (``fingerprint``).
+
+    Attributes
+    ----------
+    n_per_class, n_test_per_class : int
+    vacancies, displacements : tuple of float
+        Defect levels of the test sets (in the random orientation).
+    seed : int
+    n_atoms : int
+        Cluster size.
+    n_q : int
+        Points of the powder pattern, evenly over :data:`Q_RANGE`.
+    chunk_size : int
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+
+    n_per_class: int
+    n_test_per_class: int
+    vacancies: tuple[float, ...] = (0.25,)
+    displacements: tuple[float, ...] = (0.02,)
+    seed: int = 0
+    n_atoms: int = 250
+    n_q: int = 512
+    chunk_size: int = 256
+
+    def __post_init__(self) -> None:
+        from crystal_course.dataset import DatasetConfig
+
+        self.base()  # validates the shared fields
+        if isinstance(self.n_q, bool) or not isinstance(self.n_q, int) or self.n_q < 8:
+            raise ValueError(f"n_q must be an integer >= 8, got {self.n_q!r}")
+        if self.n_test_per_class < 1:
+            raise ValueError("n_test_per_class must be >= 1: the test sets are the point")
+        object.__setattr__(self, "vacancies", DatasetConfig(1, 1, self.vacancies).vacancies)
+
+    def base(self):
+        """The fingerprint dataset's config with the same crystals."""
+        from crystal_course.dataset import DatasetConfig
+
+        return DatasetConfig(self.n_per_class, self.n_test_per_class, tuple(self.vacancies),
+                             tuple(self.displacements), self.seed, self.n_atoms,
+                             self.chunk_size)  # fmt: skip
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        base = self.base().splits
+        return (base[0], base[1], "test_standard") + base[2:]
+
+    def parents(self, split: str) -> list[tuple[int, int]]:
+        return self.base().parents("test_pristine" if split == "test_standard" else split)
+
+    def q(self) -> np.ndarray:
+        """The powder pattern's q points, in 1/(nearest-neighbour distance)."""
+        return np.linspace(*Q_RANGE, self.n_q)
+
+
+def _item(config: Config, split: str, cls: int, parent: int):
+    from crystal_course.dataset import _GROUPS_OF_CLASS
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.powder import powder_pattern
+    from crystal_course.structures import (
+        add_displacements,
+        add_vacancies,
+        nearest_neighbour_distance,
+        sample_structure,
+    )
+
+    base = config.base()
+    groups = _GROUPS_OF_CLASS[cls]
+    group = groups[parent % len(groups)]
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0, cls, parent]))
+    atoms = sample_structure(group, rng, n_atoms=config.n_atoms,
+                             standardise=split == "test_standard")  # fmt: skip
+    vacancies, displacements = base.defects(split)
+    if vacancies or displacements:
+        defect_rng = np.random.default_rng(
+            np.random.SeedSequence([config.seed, 1, base.splits.index(split), cls, parent])
+        )
+        atoms = add_displacements(add_vacancies(atoms, vacancies, defect_rng), displacements,
+                                  defect_rng)  # fmt: skip
+    # q in 1/(nearest-neighbour distance): the pattern at q / d_nn in 1/Å, so the peaks of a
+    # class sit at the same q for every element while the form factors stay the element's
+    pattern = powder_pattern(atoms, config.q() / nearest_neighbour_distance(atoms))
+    return atoms, pattern, fingerprint(atoms), group
+
+
+def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
+    items = [_item(config, split, cls, parent) for cls, parent in keys]
+    return {
+        "x": np.stack([p for _, p, _, _ in items]).astype(np.float32),
+        "soap": soap([a for a, _, _, _ in items]).astype(np.float32),
+        "fingerprint": np.stack([f for _, _, f, _ in items]).astype(np.float32),
+        "y": np.array([cls for cls, _ in keys], dtype=np.int16),
+        "parent": np.array([parent for _, parent in keys], dtype=np.int32),
+        "space_group": np.array([g for _, _, _, g in items], dtype=np.int16),
+        "n_atoms": np.array([len(a) for a, _, _, _ in items], dtype=np.int32),
+    }
+
+
+def generate(path, config: Config, n_jobs: int | None = None, progress: bool = True,
+             client=None, allow_other_files: bool = False):  # fmt: skip
+    """Generate (or finish) an orientation-free dataset of the seven classes.
+
+    The machinery of :func:`crystal_course.dataset.generate`: chunks written
+    atomically, a manifest with parameters, versions and SHA-256 per chunk, resumable;
+    read a split with :func:`crystal_course.dataset.load` (``x`` the powder patterns,
+    ``meta["soap"]``, ``meta["fingerprint"]``).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from dataclasses import asdict
+    from functools import partial
+    from pathlib import Path
+
+    from crystal_course import cluster, dataset
+    from crystal_course.structures import CLASSES
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    params = asdict(config)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "kind": "invariant",
+        "parameters": params,
+        "splits": list(config.splits),
+        "split_sizes": {split: len(config.parents(split)) for split in config.splits},
+        "class_names": list(CLASSES),
+        "versions": cluster.versions(("numpy", "ase", "spglib", "dscribe")),
+        "chunks": {},
+    }
+    keys = {split: config.parents(split) for split in config.splits}
+    todo = dataset._resume(path, manifest, keys, config.chunk_size, allow_other_files)
+    dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
+    return path

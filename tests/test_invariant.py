@@ -52,3 +52,27 @@ def test_bad_input_is_named(clusters):
         invariant.SoapSettings(n_max=0)
     with pytest.raises(ValueError, match="r_cut"):
         invariant.SoapSettings(r_cut=0.5)
+
+
+def test_dataset_holds_three_descriptors_of_the_same_crystals(tmp_path):
+    from crystal_course import dataset
+
+    config = invariant.Config(2, 1, n_q=64, n_atoms=120)
+    assert config.splits == ("train", "test_pristine", "test_standard", "test_vacancies_0.25",
+                             "test_displacements_0.02")  # fmt: skip
+    path = invariant.generate(tmp_path / "inv", config, n_jobs=1, progress=False)
+    train = dataset.load(path, "train")
+    assert train.x.shape == (14, 64) and train.meta["soap"].shape[0] == 14
+    assert train.meta["fingerprint"].shape == (14, 64, 64, 3)
+    assert np.isclose(train.x.max(axis=1), 1).all()  # each pattern scaled to its maximum
+    rotated, standard = dataset.load(path, "test_pristine"), dataset.load(path, "test_standard")
+    assert np.array_equal(rotated.meta["parent"], standard.meta["parent"])
+    assert np.array_equal(rotated.y, standard.y)
+    assert train.manifest["kind"] == "invariant"
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in path.iterdir())
+    invariant.generate(path, config, n_jobs=1, progress=False)  # complete: left untouched
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in path.iterdir()) == before
+    with pytest.raises(ValueError, match="n_q"):
+        invariant.Config(2, 1, n_q=4)
+    with pytest.raises(ValueError, match="n_test_per_class"):
+        invariant.Config(2, 0)
