@@ -151,6 +151,11 @@ class Config:
         Cluster size.
     n_q : int
         Points of the powder pattern, evenly over :data:`Q_RANGE`.
+    train_damage : tuple of float
+        ``(largest vacancy fraction, largest displacement sigma)`` of the
+        ``train_damaged`` split: every training crystal once more, with vacancies and
+        displacements drawn uniformly up to these (our augmentation; ``(0, 0)`` leaves
+        the split out).
     chunk_size : int
 
     Notes
@@ -165,6 +170,7 @@ class Config:
     seed: int = 0
     n_atoms: int = 250
     n_q: int = 512
+    train_damage: tuple[float, float] = (0.3, 0.03)
     chunk_size: int = 256
 
     def __post_init__(self) -> None:
@@ -176,6 +182,11 @@ class Config:
         if self.n_test_per_class < 1:
             raise ValueError("n_test_per_class must be >= 1: the test sets are the point")
         object.__setattr__(self, "vacancies", DatasetConfig(1, 1, self.vacancies).vacancies)
+        damage = tuple(float(v) for v in self.train_damage)
+        if len(damage) != 2 or not (0 <= damage[0] < 1 and 0 <= damage[1] <= 1):
+            raise ValueError("train_damage must be (vacancies in [0, 1), displacements in "
+                             f"[0, 1]), got {self.train_damage!r}")  # fmt: skip
+        object.__setattr__(self, "train_damage", damage)
 
     def base(self):
         """The fingerprint dataset's config with the same crystals."""
@@ -188,10 +199,13 @@ class Config:
     @property
     def splits(self) -> tuple[str, ...]:
         base = self.base().splits
-        return (base[0], base[1], "test_standard") + base[2:]
+        damaged = ("train_damaged",) if any(self.train_damage) else ()
+        return (base[0], *damaged, base[1], "test_standard") + base[2:]
 
     def parents(self, split: str) -> list[tuple[int, int]]:
-        return self.base().parents("test_pristine" if split == "test_standard" else split)
+        """``(class, parent index)`` of every crystal of a split."""
+        renamed = {"test_standard": "test_pristine", "train_damaged": "train"}
+        return self.base().parents(renamed.get(split, split))
 
     def q(self) -> np.ndarray:
         """The powder pattern's q points, in 1/(nearest-neighbour distance)."""
@@ -215,11 +229,16 @@ def _item(config: Config, split: str, cls: int, parent: int):
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0, cls, parent]))
     atoms = sample_structure(group, rng, n_atoms=config.n_atoms,
                              standardise=split == "test_standard")  # fmt: skip
-    vacancies, displacements = base.defects(split)
-    if vacancies or displacements:
+    if split == "train_damaged":
+        defect_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 8, cls, parent]))
+        vacancies, displacements = defect_rng.uniform(0, 1, 2) * config.train_damage
+    else:
+        vacancies, displacements = base.defects(split)
+    if split.startswith(("test_vacancies_", "test_displacements_")):
         defect_rng = np.random.default_rng(
             np.random.SeedSequence([config.seed, 1, base.splits.index(split), cls, parent])
         )
+    if vacancies or displacements:
         atoms = add_displacements(add_vacancies(atoms, vacancies, defect_rng), displacements,
                                   defect_rng)  # fmt: skip
     # q in 1/(nearest-neighbour distance): the pattern at q / d_nn in 1/Å, so the peaks of a

@@ -58,8 +58,9 @@ def test_dataset_holds_three_descriptors_of_the_same_crystals(tmp_path):
     from crystal_course import dataset
 
     config = invariant.Config(2, 1, n_q=64, n_atoms=120)
-    assert config.splits == ("train", "test_pristine", "test_standard", "test_vacancies_0.25",
-                             "test_displacements_0.02")  # fmt: skip
+    assert config.splits == ("train", "train_damaged", "test_pristine", "test_standard",
+                             "test_vacancies_0.25", "test_displacements_0.02")  # fmt: skip
+    assert "train_damaged" not in invariant.Config(2, 1, train_damage=(0, 0)).splits
     path = invariant.generate(tmp_path / "inv", config, n_jobs=1, progress=False)
     train = dataset.load(path, "train")
     assert train.x.shape == (14, 64) and train.meta["soap"].shape[0] == 14
@@ -68,6 +69,9 @@ def test_dataset_holds_three_descriptors_of_the_same_crystals(tmp_path):
     rotated, standard = dataset.load(path, "test_pristine"), dataset.load(path, "test_standard")
     assert np.array_equal(rotated.meta["parent"], standard.meta["parent"])
     assert np.array_equal(rotated.y, standard.y)
+    damaged = dataset.load(path, "train_damaged")
+    assert np.array_equal(damaged.meta["parent"], train.meta["parent"])
+    assert (damaged.meta["n_atoms"] <= train.meta["n_atoms"]).all()  # vacancies only remove
     assert train.manifest["kind"] == "invariant"
     before = sorted((p.name, p.stat().st_mtime_ns) for p in path.iterdir())
     invariant.generate(path, config, n_jobs=1, progress=False)  # complete: left untouched
@@ -76,3 +80,5 @@ def test_dataset_holds_three_descriptors_of_the_same_crystals(tmp_path):
         invariant.Config(2, 1, n_q=4)
     with pytest.raises(ValueError, match="n_test_per_class"):
         invariant.Config(2, 0)
+    with pytest.raises(ValueError, match="train_damage"):
+        invariant.Config(2, 1, train_damage=(1.5, 0))
