@@ -145,7 +145,7 @@ def architectures() -> dict:
     -----
     Introduced in Chapter 3.
     """
-    return {"ziletti_cnn": ziletti_cnn}
+    return {"ziletti_cnn": ziletti_cnn, "powder_cnn": powder_cnn, "soap_network": soap_network}
 
 
 def build(architecture: dict, precision: str | None = None) -> keras.Model:
@@ -622,7 +622,8 @@ def _check_classes(n_classes: int) -> None:
 
 
 def powder_cnn(n_q: int = 512, n_classes: int = 7, dropout: float = 0.25,
-               seed: int | None = None) -> keras.Model:  # fmt: skip
+               seed: int | None = None, mixed_precision: bool | None = None
+               ) -> keras.Model:  # fmt: skip
     """A small 1D CNN on a powder pattern (Chapter 8's orientation-free classifier).
 
     conv 9x32, max-pool 2, conv 9x32, max-pool 2, conv 9x16, max-pool 2 (all ReLU,
@@ -641,6 +642,8 @@ def powder_cnn(n_q: int = 512, n_classes: int = 7, dropout: float = 0.25,
         statistics).
     seed : int, optional
         Seeds the initialisers and the dropout.
+    mixed_precision : bool, optional
+        Accepted for :func:`build`; this small network always computes in float32.
 
     Notes
     -----
@@ -669,13 +672,15 @@ def powder_cnn(n_q: int = 512, n_classes: int = 7, dropout: float = 0.25,
 
 
 def soap_network(n_features: int, n_classes: int = 7, dropout: float = 0.25,
-                 seed: int | None = None) -> keras.Model:  # fmt: skip
+                 seed: int | None = None, mixed_precision: bool | None = None
+                 ) -> keras.Model:  # fmt: skip
     """A small dense network on an atom-averaged SOAP vector (Chapter 8).
 
     Keras' ``Normalization`` (fitted with ``adapt`` on the training features
     before training; its mean and variance are saved with the weights) -> dense
     128 ReLU -> :class:`MCDropout` -> dense 64 ReLU -> :class:`MCDropout` -> dense
-    ``n_classes`` softmax (our sizes).
+    ``n_classes`` softmax (our sizes). ``mixed_precision`` is accepted for
+    :func:`build`; this small network always computes in float32.
 
     Notes
     -----
