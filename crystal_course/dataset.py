@@ -363,6 +363,38 @@ def generate(
     return path
 
 
+def generate_kind(path, kind: str, format_version: int, config, parameters: dict,
+                  class_names, packages, chunk, n_jobs=None, progress: bool = True,
+                  client=None, allow_other_files: bool = False) -> Path:  # fmt: skip
+    """Generate (or finish) a dataset of another kind than the fingerprints' with the same
+    machinery: manifest with ``kind`` and ``split_sizes``, atomic chunks, resume.
+
+    ``config`` gives ``splits``, ``parents(split)`` and ``chunk_size``; ``chunk(split,
+    keys)`` computes one chunk's arrays; ``packages`` are the versions recorded.
+
+    Notes
+    -----
+    Introduced in Chapter 6 (zone-axis datasets); used again in Chapter 8.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    splits = list(config.splits)
+    manifest = {
+        "format": format_version,
+        "kind": kind,
+        "parameters": parameters,
+        "splits": splits,
+        "split_sizes": {split: len(config.parents(split)) for split in splits},
+        "class_names": list(class_names),
+        "versions": cluster.versions(tuple(packages)),
+        "chunks": {},
+    }
+    keys = {split: config.parents(split) for split in splits}
+    todo = _resume(path, manifest, keys, config.chunk_size, allow_other_files)
+    _fill(path, manifest, todo, chunk, n_jobs, progress, client)
+    return path
+
+
 def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of a dataset directory, checked to be one.
 

@@ -275,25 +275,11 @@ def generate(path, config: Config, n_jobs: int | None = None, progress: bool = T
     """
     from dataclasses import asdict
     from functools import partial
-    from pathlib import Path
 
-    from crystal_course import cluster, dataset
+    from crystal_course import dataset
     from crystal_course.structures import CLASSES
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    params = asdict(config)
-    manifest = {
-        "format": FORMAT_VERSION,
-        "kind": "invariant",
-        "parameters": params,
-        "splits": list(config.splits),
-        "split_sizes": {split: len(config.parents(split)) for split in config.splits},
-        "class_names": list(CLASSES),
-        "versions": cluster.versions(("numpy", "ase", "spglib", "dscribe")),
-        "chunks": {},
-    }
-    keys = {split: config.parents(split) for split in config.splits}
-    todo = dataset._resume(path, manifest, keys, config.chunk_size, allow_other_files)
-    dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
-    return path
+    return dataset.generate_kind(path, "invariant", FORMAT_VERSION, config, asdict(config),
+                                 CLASSES, ("numpy", "ase", "spglib", "dscribe"),
+                                 partial(_chunk, config), n_jobs, progress, client,
+                                 allow_other_files)  # fmt: skip

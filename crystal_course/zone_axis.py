@@ -650,28 +650,15 @@ def generate(
     -----
     Introduced in Chapter 6.
     """
-    from crystal_course import cluster, dataset
+    from crystal_course import dataset
     from crystal_course.structures import crystal_system
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     params = asdict(config)
     params.pop("splits")
-    versions = cluster.versions(("numpy", "ase", "spglib", "pyxtal"))
-    manifest = {
-        "format": FORMAT_VERSION,
-        "kind": "zone_axis",
-        "parameters": params,
-        "splits": list(config.splits),
-        "split_sizes": {split: len(config.parents(split)) for split in config.splits},
-        "class_names": [f"{g} ({crystal_system(g)})" for g in config.space_groups],
-        "versions": versions,
-        "chunks": {},
-    }
-    keys = {split: config.parents(split) for split in config.splits}
-    todo = dataset._resume(path, manifest, keys, config.chunk_size, allow_other_files)
-    dataset._fill(path, manifest, todo, partial(_chunk, config), n_jobs, progress, client)
-    return path
+    names = [f"{g} ({crystal_system(g)})" for g in config.space_groups]
+    return dataset.generate_kind(path, "zone_axis", FORMAT_VERSION, config, params, names,
+                                 ("numpy", "ase", "spglib", "pyxtal"), partial(_chunk, config),
+                                 n_jobs, progress, client, allow_other_files)  # fmt: skip
 
 
 def default_path(settings) -> Path:
