@@ -693,7 +693,7 @@ def verify(path: str | os.PathLike, kind: str | None = None) -> dict:
     ----------
     path : path-like
         Dataset directory.
-    kind : {"fingerprint", "zone_axis"}, optional
+    kind : {"fingerprint", "zone_axis", "invariant"}, optional
         The kind of dataset the caller needs (Chapter 2's fingerprints or
         Chapter 6's zone-axis patterns).
 

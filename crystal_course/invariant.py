@@ -47,6 +47,33 @@ def rescaled(atoms: Atoms, one_species: bool = True) -> Atoms:
     return Atoms(numbers=numbers, positions=atoms.positions / scale)
 
 
+def cluster_of(atoms: Atoms, n_atoms: int = 250) -> Atoms:
+    """The finite cluster the orientation-free classifiers see, in the input's own frame.
+
+    A periodic structure with fewer than ``n_atoms // 2`` atoms is first repeated
+    to about ``n_atoms`` (:func:`crystal_course.structures.supercell`, as the
+    training crystals were); then any structure with more than ``2 * n_atoms``
+    atoms keeps the ``n_atoms`` nearest its centroid, so SOAP and the powder
+    pattern see the kind of object they were trained on. The cell is dropped.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.structures import check_atoms, check_n_atoms, supercell
+
+    check_atoms(atoms, min_atoms=2)
+    n_atoms = check_n_atoms(n_atoms)
+    periodic = bool(atoms.pbc.all()) and atoms.cell.rank == 3
+    if periodic and len(atoms) < n_atoms // 2:
+        atoms = supercell(atoms, n_atoms)
+    if len(atoms) > 2 * n_atoms:
+        centre = atoms.positions.mean(axis=0)
+        nearest = np.argsort(np.linalg.norm(atoms.positions - centre, axis=1), kind="stable")
+        atoms = atoms[np.sort(nearest[:n_atoms])]
+    return Atoms(numbers=atoms.numbers, positions=atoms.positions)
+
+
 @dataclass(frozen=True)
 class SoapSettings:
     """SOAP parameters, in nearest-neighbour units (:func:`rescaled`).
@@ -209,19 +236,44 @@ class Config:
 
     def q(self) -> np.ndarray:
         """The powder pattern's q points, in 1/(nearest-neighbour distance)."""
-        return np.linspace(*Q_RANGE, self.n_q)
+        return q_points(self.n_q)
+
+
+def q_points(n_q: int = 512) -> np.ndarray:
+    """``n_q`` q points evenly over :data:`Q_RANGE`, in 1/(nearest-neighbour distance).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    return np.linspace(*Q_RANGE, n_q)
+
+
+def pattern(atoms: Atoms, n_q: int = 512) -> np.ndarray:
+    """The classifiers' powder pattern of a cluster: :data:`Q_RANGE` in nearest-neighbour units.
+
+    Computed at ``q / d_nn`` in 1/Å with the element's form factors and scaled to a
+    maximum of 1 (:func:`crystal_course.powder.powder_pattern`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_q,)`` float64.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.powder import powder_pattern
+    from crystal_course.structures import nearest_neighbour_distance
+
+    return powder_pattern(atoms, q_points(n_q) / nearest_neighbour_distance(atoms))
 
 
 def _item(config: Config, split: str, cls: int, parent: int):
     from crystal_course.dataset import _GROUPS_OF_CLASS
     from crystal_course.diffraction import fingerprint
-    from crystal_course.powder import powder_pattern
-    from crystal_course.structures import (
-        add_displacements,
-        add_vacancies,
-        nearest_neighbour_distance,
-        sample_structure,
-    )
+    from crystal_course.structures import add_displacements, add_vacancies, sample_structure
 
     base = config.base()
     groups = _GROUPS_OF_CLASS[cls]
@@ -241,10 +293,7 @@ def _item(config: Config, split: str, cls: int, parent: int):
     if vacancies or displacements:
         atoms = add_displacements(add_vacancies(atoms, vacancies, defect_rng), displacements,
                                   defect_rng)  # fmt: skip
-    # q in 1/(nearest-neighbour distance): the pattern at q / d_nn in 1/Å, so the peaks of a
-    # class sit at the same q for every element while the form factors stay the element's
-    pattern = powder_pattern(atoms, config.q() / nearest_neighbour_distance(atoms))
-    return atoms, pattern, fingerprint(atoms), group
+    return atoms, pattern(atoms, config.n_q), fingerprint(atoms), group
 
 
 def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
@@ -283,3 +332,242 @@ def generate(path, config: Config, n_jobs: int | None = None, progress: bool = T
                                  CLASSES, ("numpy", "ase", "spglib", "dscribe"),
                                  partial(_chunk, config), n_jobs, progress, client,
                                  allow_other_files)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# The orientation-free classifiers: training, the unknown threshold, the command line
+# ---------------------------------------------------------------------------
+
+CLASSIFIERS = ("powder_cnn", "soap_network")
+"""The orientation-free classifiers (builders in :mod:`crystal_course.models`)."""
+
+VALIDATION_FRACTION = 0.1
+"""Share of the training parents held out (with their damaged copies) for validation."""
+
+MC_PASSES = 30
+"""Monte Carlo dropout passes behind each predictive entropy (ours)."""
+
+FALSE_UNKNOWN = 0.05
+"""Share of in-class validation crystals the unknown threshold calls unknown (ours)."""
+
+
+def _check_classifier(name: str) -> None:
+    if name not in CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}; got {name!r}")
+
+
+def classifier_input(name: str, patterns: np.ndarray, soaps: np.ndarray) -> np.ndarray:
+    """What classifier ``name`` reads: ``(N, n_q, 1)`` powder patterns or ``(N, n_features)``
+    SOAP vectors, float32.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    _check_classifier(name)
+    chosen = patterns[..., None] if name == "powder_cnn" else soaps
+    return np.ascontiguousarray(chosen, dtype=np.float32)
+
+
+def split_input(name: str, data) -> np.ndarray:
+    """:func:`classifier_input` of a loaded split (:func:`crystal_course.dataset.load`)."""
+    return classifier_input(name, data.x, data.meta["soap"])
+
+
+def build_classifier(name: str, n_inputs: int, n_classes: int, seed: int = 0):
+    """An untrained orientation-free classifier and the card's ``architecture`` entry.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course import models
+
+    _check_classifier(name)
+    size = "n_q" if name == "powder_cnn" else "n_features"
+    architecture = {"builder": name, size: int(n_inputs), "n_classes": int(n_classes)}
+    return models.build({**architecture, "seed": seed}), architecture
+
+
+def validation_parents(n_parents: int, seed: int) -> np.ndarray:
+    """Seeded choice of training parents (per class) held out for validation.
+
+    A held-out parent takes its damaged copy with it, so no crystal is validated on
+    a copy of itself it trained on.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.training import split_indices
+
+    return np.sort(split_indices(n_parents, VALIDATION_FRACTION, seed)[1])
+
+
+def entropies(model, x: np.ndarray, passes: int = MC_PASSES, seed: int = 0) -> np.ndarray:
+    """Predictive entropy (nats) of each crystal under Monte Carlo dropout.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.models import mc_dropout_samples
+    from crystal_course.uncertainty import predictive_entropy
+
+    return predictive_entropy(mc_dropout_samples(model, x, passes=passes, seed=seed))
+
+
+def train_classifier(path, name: str, epochs: int, seed: int = 0, batch_size: int = 64,
+                     learning_rate: float = 1e-3, verbose: int | str = 0):  # fmt: skip
+    """Train an orientation-free classifier on a dataset of :func:`generate`.
+
+    It fits on the ``train`` split and its damaged copies (``train_damaged``), less
+    the :func:`validation_parents`; on the held-out pristine crystals it chooses the
+    "unknown" threshold on the predictive entropy
+    (:func:`crystal_course.uncertainty.unknown_rule`, :data:`FALSE_UNKNOWN`), before
+    any test set is read; then it scores every test split.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset of :func:`generate`.
+    name : {"powder_cnn", "soap_network"}
+    epochs : int
+    seed : int, default 0
+        Seeds the validation choice, the initialisers, shuffling and dropout.
+    batch_size : int, default 64
+    learning_rate : float, default 1e-3
+        Adam's.
+
+    Returns
+    -------
+    model : keras.Model
+    card : dict
+        For :func:`crystal_course.training.save_model`: architecture, dataset,
+        history, validation accuracy, the unknown threshold, test accuracies.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import time
+
+    from crystal_course import dataset, training
+
+    _check_classifier(name)
+    dataset.verify(path, kind="invariant")
+    train = dataset.load(path, "train")
+    splits = train.manifest["splits"]
+    parts = [train] + ([dataset.load(path, "train_damaged")] if "train_damaged" in splits else [])
+    n_parents = int(train.meta["parent"].max()) + 1
+    held = validation_parents(n_parents, seed)
+    if len(held) == 0:
+        raise ValueError(f"{path} has {n_parents} training parents per class; at least "
+                         f"{int(np.ceil(0.5 / VALIDATION_FRACTION)) + 1} are needed to hold "
+                         "some out for validation")  # fmt: skip
+    x = np.concatenate([split_input(name, p) for p in parts])
+    y = np.concatenate([p.y for p in parts])
+    out = np.concatenate([np.isin(p.meta["parent"], held) for p in parts])
+    model, architecture = build_classifier(name, x.shape[1], len(train.class_names), seed)
+    if name == "soap_network":
+        model.get_layer("standardise").adapt(x[~out])
+    start = time.perf_counter()
+    history = training.train(model, x[~out], y[~out], epochs, batch_size,
+                             validation_fraction=0.0, seed=seed, learning_rate=learning_rate,
+                             verbose=verbose, strategy=None)  # fmt: skip
+    seconds = time.perf_counter() - start
+    pristine = out[: len(train.y)]
+    x_val, y_val = x[: len(train.y)][pristine], train.y[pristine]
+    from crystal_course.uncertainty import unknown_rule
+
+    validation_accuracy, _ = training.evaluate(model, x_val, y_val)
+    rule = unknown_rule(entropies(model, x_val, seed=seed), FALSE_UNKNOWN)
+    tests = {}
+    for split in splits:
+        if split.startswith("test"):
+            test = dataset.load(path, split)
+            tests[split], _ = training.evaluate(model, split_input(name, test), test.y)
+    card = {
+        "model": name,
+        "architecture": architecture,
+        "dataset": {"format": train.manifest["format"], "kind": "invariant",
+                    "parameters": train.manifest["parameters"], "n_fit": int((~out).sum()),
+                    "n_validation": int(pristine.sum()),
+                    "class_names": list(train.class_names)},  # fmt: skip
+        "epochs": epochs, "seed": seed, "batch_size": batch_size,
+        "learning_rate": learning_rate, "training_seconds": round(seconds, 1),
+        "history": {k: [round(float(v), 5) for v in vals]
+                    for k, vals in history.history.items()},  # fmt: skip
+        "validation_accuracy": round(float(validation_accuracy), 5),
+        "unknown": {"score": "predictive_entropy", "passes": MC_PASSES,
+                    "threshold": rule.threshold, "false_unknown": rule.false_unknown},
+        "test_accuracy": {k: round(float(v), 5) for k, v in tests.items()},
+    }  # fmt: skip
+    return model, card
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate an orientation-free dataset (``generate PATH``) or train a classifier on it
+    (``train PATH --classifier NAME --out DIR``)."""
+    import argparse
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from crystal_course.dataset import (
+        add_cluster_arguments,
+        non_negative_int,
+        positive_int,
+        run_generator,
+    )
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m crystal_course.invariant",
+                                     description=main.__doc__)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate (or resume) an orientation-free dataset")
+    gen.add_argument("path")
+    gen.add_argument("--n-per-class", type=positive_int, required=True)
+    gen.add_argument("--n-test-per-class", type=positive_int, required=True)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
+    add_cluster_arguments(gen)
+    fit = sub.add_parser("train", help="train a classifier and save it with its card")
+    fit.add_argument("path")
+    fit.add_argument("--classifier", choices=CLASSIFIERS, required=True)
+    fit.add_argument("--out", required=True, help="directory for NAME.weights.h5 and NAME.json")
+    fit.add_argument("--epochs", type=positive_int, default=30)
+    fit.add_argument("--seed", type=non_negative_int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+
+        def generate_with(client):
+            config = Config(args.n_per_class, args.n_test_per_class, seed=args.seed)
+            generate(args.path, config, args.n_jobs, not args.no_progress, client,
+                     allow_other_files=args.allow_other_files)  # fmt: skip
+
+        return run_generator(gen, args, generate_with)
+    from crystal_course import __version__, training
+
+    weights = Path(args.out) / f"{args.classifier}.weights.h5"
+    try:
+        model, card = train_classifier(args.path, args.classifier, args.epochs, args.seed,
+                                       verbose=2)  # fmt: skip
+    except (ValueError, OSError) as error:
+        fit.error(str(error))
+    import keras
+    import tensorflow as tf
+
+    card["command"] = "python -m crystal_course.invariant " + shlex.join(argv)
+    card["versions"] = {"crystal_course": __version__, "keras": keras.__version__,
+                        "tensorflow": tf.__version__, "numpy": np.__version__}  # fmt: skip
+    training.save_model(model, weights, card)
+    print(f"saved {weights} and its card; test accuracy {card['test_accuracy']}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from crystal_course import invariant
+
+    sys.exit(invariant.main())

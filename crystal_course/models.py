@@ -29,7 +29,8 @@ def ziletti_cnn(
     conv 7x7x32, conv 7x7x32 -> max-pool 2 -> conv 7x7x16, conv 7x7x16 ->
     max-pool 2 -> conv 7x7x8, conv 7x7x8 (all 'same' padding, ReLU) ->
     dropout 0.25 -> flatten -> dense 128 ReLU -> batch normalisation ->
-    dense ``n_classes`` softmax. About 366k parameters for 64x64x3 inputs and
+    dense ``n_classes`` softmax (the dropout an :class:`MCDropout`, which Chapter 8
+    samples). About 366k parameters for 64x64x3 inputs and
     7 classes. (The public reproduction left out the activations, which makes
     the network linear; here every conv and dense layer has its ReLU.)
 
@@ -101,7 +102,7 @@ def ziletti_cnn(
                 dtype=policy,
                 name=f"conv{index}",
             )(x)
-    x = layers.Dropout(0.25, seed=seed, dtype=policy, name="dropout")(x)
+    x = MCDropout(0.25, seed=seed, dtype=policy, name="dropout")(x)
     x = layers.Flatten(dtype=policy, name="flatten")(x)
     x = layers.Dense(
         128, activation="relu", kernel_initializer=init(10), dtype=policy, name="dense"
@@ -407,14 +408,55 @@ def load_pretrained(name: str = "ziletti_cnn") -> keras.Model:
     return load(_pretrained_path(name))
 
 
+def structure_fingerprints(atoms_list, n_atoms: int = 250, symprec: float = 1e-3) -> np.ndarray:
+    """The 2018 pipeline's input for arbitrary periodic structures.
+
+    Each structure goes through spglib's standard conventional cell (its
+    canonical orientation), is repeated to about ``n_atoms`` unless it is
+    already that large, and becomes a fingerprint.
+
+    Parameters
+    ----------
+    atoms_list : sequence of ase.Atoms
+        Periodic structures (any orientation).
+    n_atoms : int, default 250
+        Cluster size of the fingerprints.
+    symprec : float, default 1e-3
+        spglib tolerance (Å) used to standardise the cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 64, 64, 3)`` float32 fingerprints.
+
+    Notes
+    -----
+    Introduced in Chapter 3.
+    """
+    from crystal_course.diffraction import fingerprints
+    from crystal_course.structures import (
+        check_n_atoms,
+        check_symprec,
+        standard_conventional_cell,
+        supercell,
+    )
+
+    symprec = check_symprec(symprec)
+    n_atoms = check_n_atoms(n_atoms)
+    clusters = []
+    for atoms in atoms_list:
+        cell = standard_conventional_cell(atoms, symprec=symprec)
+        clusters.append(cell if len(cell) >= n_atoms // 2 else supercell(cell, n_atoms))
+    return fingerprints(clusters, progress=False, n_jobs=1)
+
+
 def predict_structures(
     atoms_list, model: keras.Model | None = None, n_atoms: int = 250, symprec: float = 1e-3
 ):
     """Classify arbitrary crystal structures with the full pipeline.
 
-    Each structure goes through spglib's standard conventional cell (its
-    canonical orientation), is repeated to about ``n_atoms`` unless it is
-    already that large, and becomes a fingerprint; the model does the rest.
+    :func:`structure_fingerprints` (spglib's standard cell, a cluster of about
+    ``n_atoms``, its fingerprint); the model does the rest.
 
     Parameters
     ----------
@@ -438,25 +480,12 @@ def predict_structures(
     -----
     Introduced in Chapter 3.
     """
-    from crystal_course.diffraction import fingerprints
-    from crystal_course.structures import (
-        CLASSES,
-        check_n_atoms,
-        check_symprec,
-        standard_conventional_cell,
-        supercell,
-    )
+    from crystal_course.structures import CLASSES
 
-    symprec = check_symprec(symprec)
-    n_atoms = check_n_atoms(n_atoms)
     model = model or load_pretrained()
     if model.output_shape[-1] != len(CLASSES):
         raise ValueError(f"model has {model.output_shape[-1]} outputs, expected {len(CLASSES)}")
-    clusters = []
-    for atoms in atoms_list:
-        cell = standard_conventional_cell(atoms, symprec=symprec)
-        clusters.append(cell if len(cell) >= n_atoms // 2 else supercell(cell, n_atoms))
-    images = fingerprints(clusters, progress=False, n_jobs=1)
+    images = structure_fingerprints(atoms_list, n_atoms, symprec)
     probabilities = model.predict(images, verbose=0)
     return [CLASSES[i] for i in probabilities.argmax(axis=1)], probabilities
 

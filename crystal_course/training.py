@@ -598,6 +598,9 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
         bare.set_weights(model.get_weights())
     except ValueError as err:
         raise ValueError(f"the card's architecture does not fit the model: {err}") from err
+    for layer in bare.layers:  # set_weights leaves a Normalization's adapted statistics unused
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
     check = bare.predict(models.self_check_input(bare), verbose=0)
     trained_in = next(layer.dtype_policy.name for layer in model.layers if layer.weights)
     precision = {"training": trained_in, "self_check": models.SELF_CHECK_PRECISION}

@@ -82,3 +82,77 @@ def test_dataset_holds_three_descriptors_of_the_same_crystals(tmp_path):
         invariant.Config(2, 0)
     with pytest.raises(ValueError, match="train_damage"):
         invariant.Config(2, 1, train_damage=(1.5, 0))
+
+
+def test_cluster_of_cuts_what_the_classifiers_were_trained_on():
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True)
+    small = invariant.cluster_of(cell, 250)
+    assert 150 <= len(small) <= 400 and not small.pbc.any() and small.cell.rank == 0
+    big = cell.repeat((10, 10, 10))  # 4,000 atoms: the 250 nearest its centroid
+    cut = invariant.cluster_of(big, 250)
+    assert len(cut) == 250
+    centre = big.positions.mean(axis=0)
+    kept = np.linalg.norm(cut.positions - centre, axis=1)
+    distance = np.linalg.norm(big.positions - centre, axis=1)
+    left_out = ~np.isin(np.round(big.positions, 9), np.round(cut.positions, 9)).all(axis=1)
+    assert distance[left_out].min() >= kept.max() - 1e-9  # nothing nearer was left out
+    particle = zone_axis.spherical_cluster(cell, 150)
+    whole = invariant.cluster_of(particle, 250)  # a finite cluster of this size stays whole
+    np.testing.assert_array_equal(whole.positions, particle.positions)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    config = invariant.Config(6, 1, n_q=64, n_atoms=120)
+    return invariant.generate(tmp_path_factory.mktemp("inv") / "d", config, n_jobs=1,
+                              progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", invariant.CLASSIFIERS)
+def test_training_validates_on_held_out_parents_and_records_the_unknown_threshold(
+    small_dataset, name, tmp_path
+):
+    from crystal_course import models, training
+
+    model, card = invariant.train_classifier(small_dataset, name, epochs=2, seed=0)
+    held = invariant.validation_parents(6, 0)
+    assert len(held) == 1
+    # one held-out parent per class, with its damaged copy: 7 pristine validation crystals,
+    # 2 x 7 x 5 fitted
+    assert card["dataset"]["n_validation"] == 7 and card["dataset"]["n_fit"] == 70
+    threshold = card["unknown"]["threshold"]
+    assert 0 <= threshold <= np.log(7) + 1e-6
+    assert set(card["test_accuracy"]) == {"test_pristine", "test_standard",
+                                          "test_vacancies_0.25", "test_displacements_0.02"}
+    assert len(card["history"]["loss"]) == 2
+    path = training.save_model(model, tmp_path / f"{name}.weights.h5", card)
+    again = models.load(path)  # rebuilt from the card, self-check passed
+    x = invariant.split_input(name, __import__("crystal_course.dataset").dataset.load(
+        small_dataset, "test_pristine"))
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
+
+
+def test_training_refuses_too_few_parents_and_unknown_classifiers(tmp_path):
+    path = invariant.generate(tmp_path / "d", invariant.Config(2, 1, n_q=64, n_atoms=60),
+                              n_jobs=1, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="at least 6 are needed"):
+        invariant.train_classifier(path, "soap_network", epochs=1)
+    with pytest.raises(ValueError, match="powder_cnn, soap_network"):
+        invariant.train_classifier(path, "mlp", epochs=1)
+
+
+def test_pattern_is_the_datasets_input():
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True)
+    cluster = invariant.cluster_of(cell, 120)
+    q = invariant.q_points(64)
+    assert q[0] == invariant.Q_RANGE[0] and q[-1] == invariant.Q_RANGE[1]
+    first = invariant.pattern(cluster, 64)
+    assert first.shape == (64,) and first.max() == pytest.approx(1.0)
+    # in nearest-neighbour units the fcc (111) peak sits at 2 pi sqrt(3/2) = 7.70 whatever a
+    peak = q[np.argmax(first[q > 5]) + np.argmax(q > 5)]
+    assert abs(peak - 2 * np.pi * np.sqrt(1.5)) < 0.5
+    bigger = cell.copy()
+    bigger.set_cell(cell.cell * 1.2, scale_atoms=True)
+    np.testing.assert_allclose(invariant.pattern(invariant.cluster_of(bigger, 120), 64), first,
+                               atol=0.05)  # fmt: skip
