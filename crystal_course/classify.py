@@ -98,7 +98,7 @@ def read_structure(path: str | Path) -> Atoms:
     if isinstance(atoms, list):
         atoms = atoms[-1]
     try:
-        check_atoms(atoms, "the structure", min_atoms=2)
+        check_atoms(atoms, "the structure", min_atoms=1 if is_periodic(atoms) else 2)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {' '.join(str(error).split())}") from None
     return atoms

@@ -774,3 +774,189 @@ def plot_sweep(result: SweepResult, ax=None):
     ax.set_ylabel("correctly classified (%)")
     ax.set_ylim(-3, 103)
     return ax
+
+
+# ---------------------------------------------------------------------------
+# Chapter 8: the same crystals in any orientation, and crystals of no known class
+# ---------------------------------------------------------------------------
+
+CONTEST_CLASSIFIERS = ("powder_cnn", "soap_network", "ziletti_cnn")
+"""The shipped classifiers Chapter 8 scores on the same test crystals."""
+
+
+@dataclass(frozen=True)
+class InvariantContest:
+    """Every classifier on every test split of an orientation-free dataset.
+
+    ``test_pristine``, ``test_vacancies_*`` and ``test_displacements_*`` hold the
+    crystals in the random orientation they were drawn in; ``test_standard`` the
+    pristine ones in spglib's standard orientation, row for row the same crystals as
+    ``test_pristine``. The 2018 CNN reads each crystal's fingerprint as it is
+    oriented: on ``test_standard`` that is the 2018 pipeline (spglib first), on the
+    others the fingerprint without standardisation.
+
+    Attributes
+    ----------
+    correct : dict
+        ``(classifier, split) -> (N,)`` bool, per crystal.
+    entropy : dict
+        ``(classifier, split) -> (N,)`` predictive entropy, nats.
+    splits : tuple of str
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+
+    correct: dict
+    entropy: dict
+    splits: tuple[str, ...]
+
+    def accuracy(self, classifier: str, split: str):
+        """Accuracy with its Wilson interval (:class:`crystal_course.uncertainty.Accuracy`)."""
+        from crystal_course.uncertainty import wilson
+
+        right = self.correct[classifier, split]
+        return wilson(int(right.sum()), len(right))
+
+    def table(self):
+        """Accuracy (%) with its interval, one row per classifier, one column per split."""
+        import pandas as pd
+
+        classifiers = sorted({c for c, _ in self.correct}, key=CONTEST_CLASSIFIERS.index)
+        rows = {}
+        for c in classifiers:
+            cells = {}
+            for s in self.splits:
+                a = self.accuracy(c, s)
+                cells[s] = f"{100 * a.value:.1f} [{100 * a.low:.1f}, {100 * a.high:.1f}]"
+            rows[c] = cells
+        return pd.DataFrame.from_dict(rows, orient="index")[list(self.splits)]
+
+    def orientation_test(self, classifier: str):
+        """Standard orientation minus the random one, paired over the same crystals."""
+        from crystal_course.uncertainty import paired_test
+
+        return paired_test(self.correct[classifier, "test_standard"],
+                           self.correct[classifier, "test_pristine"])  # fmt: skip
+
+    def versus(self, a: str, b: str, split: str):
+        """Classifier ``a`` minus ``b`` on the same crystals of ``split`` (paired)."""
+        from crystal_course.uncertainty import paired_test
+
+        return paired_test(self.correct[a, split], self.correct[b, split])
+
+
+def _mc_answers(model, x, passes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from crystal_course.models import mc_dropout_samples
+    from crystal_course.uncertainty import predictive_entropy
+
+    samples = mc_dropout_samples(model, x, passes=passes, seed=seed)
+    return samples.mean(axis=0).argmax(axis=1), predictive_entropy(samples)
+
+
+def invariant_contest(path, passes: int = 30, seed: int = 0, classifiers=None) -> InvariantContest:
+    """Score the shipped classifiers on every test split of an orientation-free dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset of :func:`crystal_course.invariant.generate`, made with another seed
+        than the 2018 CNN's training set (its card's ``dataset``).
+    passes : int, default 30
+        Monte Carlo dropout passes; the answer is the class of the mean probability.
+    seed : int, default 0
+        Seeds the dropout masks.
+    classifiers : dict, optional
+        ``{name: keras.Model}`` among :data:`CONTEST_CLASSIFIERS`; default the shipped
+        models.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course import dataset, invariant, models
+
+    manifest = dataset.verify(path, kind="invariant")
+    classifiers = classifiers or {n: models.load_pretrained(n) for n in CONTEST_CLASSIFIERS}
+    unknown = set(classifiers) - set(CONTEST_CLASSIFIERS)
+    if unknown:
+        raise ValueError(f"classifiers must be among {', '.join(CONTEST_CLASSIFIERS)}; "
+                         f"got {', '.join(sorted(unknown))}")  # fmt: skip
+    splits = tuple(s for s in manifest["splits"] if s.startswith("test"))
+    correct, entropy = {}, {}
+    for split in splits:
+        data = dataset.load(path, split)
+        for name, model in classifiers.items():
+            x = data.meta["fingerprint"] if name == "ziletti_cnn" else invariant.split_input(name, data)
+            predicted, h = _mc_answers(model, x, passes, seed)
+            correct[name, split], entropy[name, split] = predicted == data.y, h
+    return InvariantContest(correct, entropy, splits)
+
+
+UNKNOWN_CASES = ("alpha-U (Cmcm)", "A15 Cr3Si (Pm-3n)", "liquid-like Cu")
+"""Crystals of no known class for Chapter 8: two groups outside the classes
+(:data:`OUT_OF_DISTRIBUTION`) and a cluster without long-range order."""
+
+
+def liquid_like_cluster(n_atoms: int, rng, nearest: float = 2.55, min_distance: float = 0.75,
+                        symbol: str = "Cu") -> Atoms:  # fmt: skip
+    """A cluster without long-range order: random sequential addition in a sphere.
+
+    Points drawn uniformly in a sphere at 0.9 x the fcc number density of nearest
+    neighbour distance ``nearest`` (Å), each kept only if it is at least
+    ``min_distance x nearest`` from every atom kept before (a hard-sphere-like gas,
+    below the jamming density of random sequential addition).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.structures import check_n_atoms
+
+    n_atoms = check_n_atoms(n_atoms)
+    rng = np.random.default_rng(rng)
+    density = 0.9 * np.sqrt(2) / nearest**3
+    radius = (3 * n_atoms / (4 * np.pi * density)) ** (1 / 3)
+    kept = np.empty((0, 3))
+    for _ in range(200 * n_atoms):
+        if len(kept) == n_atoms:
+            break
+        point = rng.normal(size=3)
+        point *= radius * rng.random() ** (1 / 3) / np.linalg.norm(point)
+        if not len(kept) or np.linalg.norm(kept - point, axis=1).min() >= min_distance * nearest:
+            kept = np.vstack([kept, point])
+    else:
+        raise RuntimeError(f"could not place {n_atoms} atoms at min_distance {min_distance}")
+    return Atoms(symbols=[symbol] * n_atoms, positions=kept)
+
+
+def unknown_crystals(per_case: int, seed: int = 0, n_atoms: int = 250) -> list[tuple[str, Atoms]]:
+    """``per_case`` structures of each of :data:`UNKNOWN_CASES`, in random orientations.
+
+    The periodic cases are rotated by a random rotation and repeated to about
+    ``n_atoms`` (their cell kept, so the 2018 pipeline can standardise them); the
+    liquid-like cluster has no cell.
+
+    Returns
+    -------
+    list of (case name, ase.Atoms)
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.structures import random_rotation, supercell
+
+    if isinstance(per_case, bool) or not isinstance(per_case, int) or per_case < 1:
+        raise ValueError(f"per_case must be a positive integer, got {per_case!r}")
+    cases = {c.name: c for c in OUT_OF_DISTRIBUTION}
+    out = []
+    for i, name in enumerate(UNKNOWN_CASES):
+        for k in range(per_case):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 11, i, k]))
+            if name in cases:
+                out.append((name, supercell(random_rotation(case_cell(cases[name]), rng), n_atoms)))
+            else:
+                out.append((name, liquid_like_cluster(n_atoms, rng)))
+    return out

@@ -50,23 +50,29 @@ def rescaled(atoms: Atoms, one_species: bool = True) -> Atoms:
 def cluster_of(atoms: Atoms, n_atoms: int = 250) -> Atoms:
     """The finite cluster the orientation-free classifiers see, in the input's own frame.
 
-    A periodic structure with fewer than ``n_atoms // 2`` atoms is first repeated
-    to about ``n_atoms`` (:func:`crystal_course.structures.supercell`, as the
-    training crystals were); then any structure with more than ``2 * n_atoms``
-    atoms keeps the ``n_atoms`` nearest its centroid, so SOAP and the powder
-    pattern see the kind of object they were trained on. The cell is dropped.
+    A periodic structure becomes a sphere of about ``n_atoms`` atoms
+    (:func:`crystal_course.zone_axis.spherical_cluster`), whatever cell describes it:
+    a primitive cell and a conventional one give the same kind of object, where
+    repeating each along its own axes would give a sheared block and a cube, and
+    SOAP averaged over a cluster of this size, about a third of it surface, would
+    see the difference. A finite cluster with more than ``2 * n_atoms`` atoms keeps
+    the ``n_atoms`` nearest its centroid; a smaller one is kept whole. The cell is
+    dropped. The training crystals are cut the same way.
 
     Notes
     -----
     Introduced in Chapter 8.
     """
-    from crystal_course.structures import check_atoms, check_n_atoms, supercell
+    from crystal_course.structures import check_atoms, check_n_atoms
+    from crystal_course.zone_axis import spherical_cluster
 
-    check_atoms(atoms, min_atoms=2)
+    check_atoms(atoms)
     n_atoms = check_n_atoms(n_atoms)
     periodic = bool(atoms.pbc.all()) and atoms.cell.rank == 3
-    if periodic and len(atoms) < n_atoms // 2:
-        atoms = supercell(atoms, n_atoms)
+    if periodic:
+        atoms = spherical_cluster(atoms, n_atoms)
+    else:
+        check_atoms(atoms, min_atoms=2)  # a finite cluster of one atom has no structure
     if len(atoms) > 2 * n_atoms:
         centre = atoms.positions.mean(axis=0)
         nearest = np.argsort(np.linalg.norm(atoms.positions - centre, axis=1), kind="stable")
@@ -147,7 +153,7 @@ def soap(clusters, settings: SoapSettings = SoapSettings(), n_jobs: int = 1) -> 
 # Datasets: the seven classes in any orientation, three descriptors per crystal
 # ---------------------------------------------------------------------------
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Format of orientation-free datasets (``kind`` ``"invariant"``)."""
 
 Q_RANGE = (1.0, 20.0)
@@ -165,8 +171,11 @@ class Config:
     parameters (the same seeds), but kept in the random orientation they were drawn
     in (``structures.sample_structure(standardise=False)``); ``test_standard``
     holds the test crystals in spglib's standard orientation, the 2018 pipeline's.
-    Each crystal is stored as its powder pattern (``x``), its atom-averaged SOAP
-    (``soap``) and its 2018 fingerprint (``fingerprint``).
+    Each crystal is stored as its powder pattern (``x``) and its atom-averaged SOAP
+    (``soap``), both of a sphere of about ``n_atoms`` cut from it (:func:`cluster_of`),
+    and its 2018 fingerprint (``fingerprint``) of the box the 2018 pipeline makes
+    (``structures.sample_structure``); a defective split damages each to the same
+    levels.
 
     Attributes
     ----------
@@ -270,30 +279,47 @@ def pattern(atoms: Atoms, n_q: int = 512) -> np.ndarray:
     return powder_pattern(atoms, q_points(n_q) / nearest_neighbour_distance(atoms))
 
 
-def _item(config: Config, split: str, cls: int, parent: int):
-    from crystal_course.dataset import _GROUPS_OF_CLASS
-    from crystal_course.diffraction import fingerprint
-    from crystal_course.structures import add_displacements, add_vacancies, sample_structure
+def crystal(config: Config, cls: int, parent: int, standardise: bool = False):
+    """The pristine crystal of one parent as the dataset draws it, and its space group.
 
-    base = config.base()
+    ``standardise`` gives the same crystal in spglib's standard orientation (the
+    2018 pipeline's view; ``test_standard``).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.dataset import _GROUPS_OF_CLASS
+    from crystal_course.structures import sample_structure
+
     groups = _GROUPS_OF_CLASS[cls]
     group = groups[parent % len(groups)]
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0, cls, parent]))
-    atoms = sample_structure(group, rng, n_atoms=config.n_atoms,
-                             standardise=split == "test_standard")  # fmt: skip
+    return sample_structure(group, rng, n_atoms=config.n_atoms, standardise=standardise), group
+
+
+def _item(config: Config, split: str, cls: int, parent: int):
+    from crystal_course.diffraction import fingerprint
+    from crystal_course.structures import add_displacements, add_vacancies
+
+    base = config.base()
+    box, group = crystal(config, cls, parent, standardise=split == "test_standard")
     if split == "train_damaged":
-        defect_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 8, cls, parent]))
-        vacancies, displacements = defect_rng.uniform(0, 1, 2) * config.train_damage
+        defect_seed = [config.seed, 8, cls, parent]
+        draw = np.random.default_rng(np.random.SeedSequence(defect_seed))
+        vacancies, displacements = draw.uniform(0, 1, 2) * config.train_damage
     else:
+        defect_seed = [config.seed, 1, base.splits.index(split) if split in base.splits else 0,
+                       cls, parent]  # fmt: skip
         vacancies, displacements = base.defects(split)
-    if split.startswith(("test_vacancies_", "test_displacements_")):
-        defect_rng = np.random.default_rng(
-            np.random.SeedSequence([config.seed, 1, base.splits.index(split), cls, parent])
-        )
+    # The 2018 pipeline's cluster is the box of its training; the orientation-free
+    # classifiers' is a sphere of the same crystal. Each gets the same defect levels.
+    sphere = cluster_of(box, config.n_atoms)
     if vacancies or displacements:
-        atoms = add_displacements(add_vacancies(atoms, vacancies, defect_rng), displacements,
-                                  defect_rng)  # fmt: skip
-    return atoms, pattern(atoms, config.n_q), fingerprint(atoms), group
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(defect_seed).spawn(2)]
+        box, sphere = (add_displacements(add_vacancies(a, vacancies, r), displacements, r)
+                       for a, r in zip((box, sphere), rngs, strict=True))  # fmt: skip
+    return sphere, pattern(sphere, config.n_q), fingerprint(box), group
 
 
 def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
@@ -422,8 +448,9 @@ def train_classifier(path, name: str, epochs: int, seed: int = 0, batch_size: in
     """Train an orientation-free classifier on a dataset of :func:`generate`.
 
     It fits on the ``train`` split and its damaged copies (``train_damaged``), less
-    the :func:`validation_parents`; on the held-out pristine crystals it chooses the
-    "unknown" threshold on the predictive entropy
+    the :func:`validation_parents`; on the held-out crystals, pristine and damaged
+    (in-class crystals as a user has them), it chooses the "unknown" threshold on the
+    predictive entropy
     (:func:`crystal_course.uncertainty.unknown_rule`, :data:`FALSE_UNKNOWN`), before
     any test set is read; then it scores every test split.
 
@@ -476,8 +503,7 @@ def train_classifier(path, name: str, epochs: int, seed: int = 0, batch_size: in
                              validation_fraction=0.0, seed=seed, learning_rate=learning_rate,
                              verbose=verbose, strategy=None)  # fmt: skip
     seconds = time.perf_counter() - start
-    pristine = out[: len(train.y)]
-    x_val, y_val = x[: len(train.y)][pristine], train.y[pristine]
+    x_val, y_val = x[out], y[out]  # the held-out parents, pristine and damaged
     from crystal_course.uncertainty import unknown_rule
 
     validation_accuracy, _ = training.evaluate(model, x_val, y_val)
@@ -492,7 +518,7 @@ def train_classifier(path, name: str, epochs: int, seed: int = 0, batch_size: in
         "architecture": architecture,
         "dataset": {"format": train.manifest["format"], "kind": "invariant",
                     "parameters": train.manifest["parameters"], "n_fit": int((~out).sum()),
-                    "n_validation": int(pristine.sum()),
+                    "n_validation": int(out.sum()),
                     "class_names": list(train.class_names)},  # fmt: skip
         "epochs": epochs, "seed": seed, "batch_size": batch_size,
         "learning_rate": learning_rate, "training_seconds": round(seconds, 1),
@@ -504,6 +530,45 @@ def train_classifier(path, name: str, epochs: int, seed: int = 0, batch_size: in
         "test_accuracy": {k: round(float(v), 5) for k, v in tests.items()},
     }  # fmt: skip
     return model, card
+
+
+def fingerprint_threshold(path, seed: int = 0, model=None) -> dict:
+    """The 2018 CNN's "unknown" threshold, chosen on the same validation crystals.
+
+    The validation parents of :func:`train_classifier` (same ``seed``) go through
+    the 2018 pipeline, spglib's standard orientation then the fingerprint, and
+    :func:`crystal_course.uncertainty.unknown_rule` picks the entropy that calls
+    :data:`FALSE_UNKNOWN` of them unknown. Use a dataset whose crystals the 2018 CNN
+    never saw (another seed than its training set's).
+
+    Returns
+    -------
+    dict
+        The card's ``unknown`` entry: score, passes, threshold, false_unknown,
+        the dataset and the number of validation crystals.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course import dataset, models
+    from crystal_course.diffraction import fingerprints
+    from crystal_course.structures import CLASSES
+    from crystal_course.uncertainty import unknown_rule
+
+    manifest = dataset.verify(path, kind="invariant")
+    config = Config(**manifest["parameters"])
+    held = validation_parents(config.n_per_class, seed)
+    crystals = [crystal(config, cls, int(p), standardise=True)[0]
+                for cls in range(len(CLASSES)) for p in held]  # fmt: skip
+    model = model or models.load_pretrained("ziletti_cnn")
+    rule = unknown_rule(entropies(model, fingerprints(crystals, progress=False, n_jobs=1),
+                                  seed=seed), FALSE_UNKNOWN)  # fmt: skip
+    from pathlib import Path
+
+    return {"score": "predictive_entropy", "passes": MC_PASSES, "threshold": rule.threshold,
+            "false_unknown": rule.false_unknown, "dataset": Path(path).name,
+            "n_validation": len(crystals), "seed": seed}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,6 +602,13 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--out", required=True, help="directory for NAME.weights.h5 and NAME.json")
     fit.add_argument("--epochs", type=positive_int, default=30)
     fit.add_argument("--seed", type=non_negative_int, default=0)
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace a model already saved in --out")  # fmt: skip
+    limit = sub.add_parser("threshold", help="choose the 2018 CNN's unknown threshold on the "
+                           "validation crystals and write it into its card")  # fmt: skip
+    limit.add_argument("path")
+    limit.add_argument("--card", required=True, help="the 2018 CNN's card (NAME.json)")
+    limit.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
     if args.command == "generate":
 
@@ -548,7 +620,24 @@ def main(argv: list[str] | None = None) -> int:
         return run_generator(gen, args, generate_with)
     from crystal_course import __version__, training
 
+    if args.command == "threshold":
+        import json
+
+        try:
+            card = json.loads(Path(args.card).read_text(encoding="utf-8"))
+            weights = Path(args.card).with_suffix(".weights.h5")
+            from crystal_course import models
+
+            entry = fingerprint_threshold(args.path, args.seed, models.load(weights))
+        except (ValueError, OSError) as error:
+            limit.error(str(error))
+        entry["command"] = "python -m crystal_course.invariant " + shlex.join(argv)
+        training._write_json(Path(args.card), {**card, "unknown": entry})
+        print(f"{args.card}: unknown above entropy {entry['threshold']:.4f} nats")
+        return 0
     weights = Path(args.out) / f"{args.classifier}.weights.h5"
+    if weights.exists() and not args.overwrite:
+        fit.error(f"{weights} exists: choose another --out, or pass --overwrite to replace it")
     try:
         model, card = train_classifier(args.path, args.classifier, args.epochs, args.seed,
                                        verbose=2)  # fmt: skip

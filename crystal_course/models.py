@@ -118,7 +118,7 @@ def ziletti_cnn(
     return keras.Model(inputs, outputs, name="ziletti_cnn")
 
 
-PRETRAINED = ("ziletti_cnn",)
+PRETRAINED = ("ziletti_cnn", "powder_cnn", "soap_network")
 """Models shipped with the package (``crystal_course/data/models``)."""
 
 WEIGHTS_SUFFIX = ".weights.h5"

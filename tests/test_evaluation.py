@@ -218,3 +218,53 @@ def test_contest_table_gives_each_level_a_paired_difference():
             evaluation.SweepResult("vacancies", (0.0,), (0.1,), spglib[:, :1].mean(axis=2), {}, 8),
             "cnn",
         )
+
+
+def test_invariant_contest_scores_every_classifier_on_the_same_crystals(tmp_path):
+    from crystal_course import invariant
+
+    config = invariant.Config(1, 2, n_atoms=120, train_damage=(0, 0))
+    path = invariant.generate(tmp_path / "d", config, n_jobs=1, progress=False)
+    contest = evaluation.invariant_contest(path, passes=3)
+    assert contest.splits == ("test_pristine", "test_standard", "test_vacancies_0.25",
+                              "test_displacements_0.02")  # fmt: skip
+    for (name, split), right in contest.correct.items():
+        assert right.shape == (14,) and right.dtype == bool
+        h = contest.entropy[name, split]
+        assert h.shape == (14,) and (h >= 0).all() and (h <= np.log(7) + 1e-6).all()
+    # the orientation-free classifiers see the same pattern in both orientations
+    for name in ("powder_cnn", "soap_network"):
+        np.testing.assert_allclose(contest.entropy[name, "test_standard"],
+                                   contest.entropy[name, "test_pristine"], atol=0.05)
+        test = contest.orientation_test(name)
+        assert test.n == 14 and not test.apart()
+    # the 2018 pipeline standardises first; without it the fingerprint is of a rotated crystal
+    assert contest.accuracy("ziletti_cnn", "test_standard").value >= 12 / 14
+    table = contest.table()
+    assert list(table.index) == list(evaluation.CONTEST_CLASSIFIERS)
+    assert list(table.columns) == list(contest.splits)
+    assert table.loc["soap_network", "test_standard"].count("[") == 1
+    versus = contest.versus("soap_network", "ziletti_cnn", "test_pristine")
+    assert versus.n == 14
+    with pytest.raises(ValueError, match="among powder_cnn"):
+        evaluation.invariant_contest(path, classifiers={"mlp": None})
+
+
+def test_unknown_crystals_are_outside_every_class():
+    from crystal_course import structures
+
+    found = evaluation.unknown_crystals(2, seed=0, n_atoms=120)
+    assert [name for name, _ in found] == [n for n in evaluation.UNKNOWN_CASES for _ in "ab"]
+    for name, atoms in found:
+        if name.startswith("liquid"):
+            assert not atoms.pbc.any() and len(atoms) == 120
+            distances = atoms.get_all_distances()[np.triu_indices(120, 1)]
+            assert distances.min() >= 0.75 * 2.55 - 1e-9
+        else:  # a rotated periodic cell: spglib still finds the group
+            assert atoms.pbc.all() and 60 <= len(atoms) <= 240
+            group = structures.space_group(atoms)
+            assert group == {"alpha-U (Cmcm)": 63, "A15 Cr3Si (Pm-3n)": 223}[name]
+    first, again = evaluation.unknown_crystals(1, seed=3), evaluation.unknown_crystals(1, seed=3)
+    np.testing.assert_array_equal(first[2][1].positions, again[2][1].positions)
+    with pytest.raises(ValueError, match="per_case"):
+        evaluation.unknown_crystals(0)

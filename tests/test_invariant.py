@@ -88,15 +88,17 @@ def test_cluster_of_cuts_what_the_classifiers_were_trained_on():
     cell = bulk("Cu", "fcc", a=3.6, cubic=True)
     small = invariant.cluster_of(cell, 250)
     assert 150 <= len(small) <= 400 and not small.pbc.any() and small.cell.rank == 0
-    big = cell.repeat((10, 10, 10))  # 4,000 atoms: the 250 nearest its centroid
+    block = cell.repeat((10, 10, 10))
+    big = Atoms(numbers=block.numbers, positions=block.positions)  # finite: 4,000 atoms
     cut = invariant.cluster_of(big, 250)
     assert len(cut) == 250
     centre = big.positions.mean(axis=0)
     kept = np.linalg.norm(cut.positions - centre, axis=1)
     distance = np.linalg.norm(big.positions - centre, axis=1)
-    left_out = ~np.isin(np.round(big.positions, 9), np.round(cut.positions, 9)).all(axis=1)
+    left_out = ~(np.abs(big.positions[:, None] - cut.positions[None]).max(axis=2) < 1e-9).any(1)
     assert distance[left_out].min() >= kept.max() - 1e-9  # nothing nearer was left out
-    particle = zone_axis.spherical_cluster(cell, 150)
+    cut_out = zone_axis.spherical_cluster(cell, 150)
+    particle = Atoms(numbers=cut_out.numbers, positions=cut_out.positions)  # no cell
     whole = invariant.cluster_of(particle, 250)  # a finite cluster of this size stays whole
     np.testing.assert_array_equal(whole.positions, particle.positions)
 
@@ -117,9 +119,8 @@ def test_training_validates_on_held_out_parents_and_records_the_unknown_threshol
     model, card = invariant.train_classifier(small_dataset, name, epochs=2, seed=0)
     held = invariant.validation_parents(6, 0)
     assert len(held) == 1
-    # one held-out parent per class, with its damaged copy: 7 pristine validation crystals,
-    # 2 x 7 x 5 fitted
-    assert card["dataset"]["n_validation"] == 7 and card["dataset"]["n_fit"] == 70
+    # one held-out parent per class with its damaged copy validates: 2 x 7; 2 x 7 x 5 fitted
+    assert card["dataset"]["n_validation"] == 14 and card["dataset"]["n_fit"] == 70
     threshold = card["unknown"]["threshold"]
     assert 0 <= threshold <= np.log(7) + 1e-6
     assert set(card["test_accuracy"]) == {"test_pristine", "test_standard",
@@ -156,3 +157,59 @@ def test_pattern_is_the_datasets_input():
     bigger.set_cell(cell.cell * 1.2, scale_atoms=True)
     np.testing.assert_allclose(invariant.pattern(invariant.cluster_of(bigger, 120), 64), first,
                                atol=0.05)  # fmt: skip
+
+
+def test_the_2018_threshold_is_chosen_on_the_same_validation_crystals(small_dataset, tmp_path):
+    import json
+
+    from crystal_course import models
+
+    entry = invariant.fingerprint_threshold(small_dataset, seed=0)
+    assert entry["n_validation"] == 7 and entry["passes"] == invariant.MC_PASSES
+    assert 0 <= entry["threshold"] <= np.log(7) + 1e-6
+    # the crystals are those of the dataset, in the 2018 pipeline's standard orientation
+    config = invariant.Config(6, 1, n_q=64, n_atoms=120)
+    held = int(invariant.validation_parents(6, 0)[0])
+    atoms, group = invariant.crystal(config, 0, held, standardise=True)
+    turned, same = invariant.crystal(config, 0, held)
+    assert same == group == 139 and len(turned) == len(atoms)  # class 0 is bct (139)
+    # the command line writes the entry into a copy of the card, the rest left as it was
+    folder = tmp_path / "models"
+    folder.mkdir()
+    source = models.card_path(models._pretrained_path("ziletti_cnn"))
+    (folder / "ziletti_cnn.json").write_text(source.read_text())
+    (folder / "ziletti_cnn.weights.h5").write_bytes(
+        source.with_name("ziletti_cnn.weights.h5").read_bytes())
+    assert invariant.main(["threshold", str(small_dataset), "--card",
+                           str(folder / "ziletti_cnn.json")]) == 0  # fmt: skip
+    card = json.loads((folder / "ziletti_cnn.json").read_text())
+    assert card["unknown"]["threshold"] == pytest.approx(entry["threshold"], rel=1e-6)
+    assert card["self_check"] == json.loads(source.read_text())["self_check"]
+
+
+def test_the_command_line_answers_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        invariant.main(["train", str(tmp_path / "none"), "--classifier", "soap_network",
+                        "--out", str(tmp_path / "models")])  # fmt: skip
+    assert stop.value.code == 2
+    assert "none" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_primitive_cell_and_a_conventional_one_give_the_same_kind_of_cluster():
+    primitive = invariant.cluster_of(bulk("Fe", "bcc", a=2.87), 250)  # one atom per cell
+    conventional = invariant.cluster_of(bulk("Fe", "bcc", a=2.87, cubic=True), 250)
+    fcc = invariant.cluster_of(bulk("Cu", "fcc", a=3.61), 250)
+    assert 150 <= len(primitive) <= 400
+    a, b, c = invariant.soap([primitive, conventional, fcc])
+    assert np.abs(a - b).max() < 0.2 * np.abs(a - c).max()
+    with pytest.raises(ValueError, match="at least 2"):
+        invariant.cluster_of(Atoms("Fe", positions=[[0, 0, 0]]), 250)
+
+
+def test_a_saved_model_is_replaced_only_when_asked(tmp_path, capsys):
+    (tmp_path / "soap_network.weights.h5").write_bytes(b"trained before")
+    with pytest.raises(SystemExit) as stop:
+        invariant.main(["train", str(tmp_path / "none"), "--classifier", "soap_network",
+                        "--out", str(tmp_path)])  # fmt: skip
+    assert stop.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "soap_network.weights.h5").read_bytes() == b"trained before"
