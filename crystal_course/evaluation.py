@@ -960,3 +960,132 @@ def unknown_crystals(per_case: int, seed: int = 0, n_atoms: int = 250) -> list[t
             else:
                 out.append((name, liquid_like_cluster(n_atoms, rng)))
     return out
+
+
+def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0, classifiers=None,
+                      n_atoms: int = 250) -> dict:  # fmt: skip
+    """Predictive entropy of each shipped classifier on :func:`unknown_crystals`.
+
+    The orientation-free classifiers read the sphere of each crystal
+    (:func:`crystal_course.invariant.cluster_of`); the 2018 CNN goes through its
+    pipeline (spglib's standard cell, then the fingerprint) and answers only for the
+    periodic cases.
+
+    Returns
+    -------
+    dict
+        ``{classifier: {case: (per_case,) entropies, nats}}``.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course import invariant, models
+
+    classifiers = classifiers or {n: models.load_pretrained(n) for n in CONTEST_CLASSIFIERS}
+    found = unknown_crystals(per_case, seed, n_atoms)
+    names = np.array([name for name, _ in found])
+    clusters = [invariant.cluster_of(atoms, n_atoms) for _, atoms in found]
+    patterns = np.stack([invariant.pattern(c) for c in clusters])
+    soaps = invariant.soap(clusters)
+    out = {}
+    for name, model in classifiers.items():
+        if name == "ziletti_cnn":
+            rows = np.array([atoms.pbc.all() for _, atoms in found])
+            x = models.structure_fingerprints([a for (_, a), r in zip(found, rows) if r], n_atoms)
+        else:
+            rows = np.ones(len(found), dtype=bool)
+            x = invariant.classifier_input(name, patterns, soaps)
+        _, h = _mc_answers(model, x, passes, seed)
+        out[name] = {case: h[names[rows] == case] for case in UNKNOWN_CASES
+                     if (names[rows] == case).any()}  # fmt: skip
+    return out
+
+
+def _bits(right: np.ndarray) -> str:
+    return "".join("1" if r else "0" for r in right)
+
+
+def contest_card(path, passes: int = 30, seed: int = 0, per_case: int = 20) -> dict:
+    """Chapter 8's results card: :func:`invariant_contest` and :func:`unknown_entropies`.
+
+    Per-crystal correctness is kept (as strings of 0 and 1, crystal by crystal) so
+    that a chapter can pair any two cells; entropies to four decimals.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from pathlib import Path
+
+    from crystal_course import __version__, dataset, models
+
+    manifest = dataset.verify(path, kind="invariant")
+    contest = invariant_contest(path, passes, seed)
+    unknown = unknown_entropies(per_case, passes, seed)
+    return {
+        "dataset": {"name": Path(path).name, "parameters": manifest["parameters"],
+                    "format": manifest["format"]},
+        "passes": passes, "seed": seed, "per_case": per_case,
+        "splits": list(contest.splits),
+        "correct": {c: {s: _bits(contest.correct[c, s]) for s in contest.splits}
+                    for c in CONTEST_CLASSIFIERS},
+        "entropy": {c: {s: np.round(contest.entropy[c, s], 4).tolist() for s in contest.splits}
+                    for c in CONTEST_CLASSIFIERS},
+        "unknown_entropy": {c: {case: np.round(h, 4).tolist() for case, h in cases.items()}
+                            for c, cases in unknown.items()},
+        "thresholds": {c: models.model_card(c)["unknown"]["threshold"]
+                       for c in CONTEST_CLASSIFIERS},
+        "versions": {"crystal_course": __version__},
+    }  # fmt: skip
+
+
+def contest_from_card(card: dict) -> InvariantContest:
+    """The :class:`InvariantContest` a :func:`contest_card` recorded.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    correct, entropy = {}, {}
+    for c, splits in card["correct"].items():
+        for s, bits in splits.items():
+            correct[c, s] = np.frombuffer(bits.encode(), dtype=np.uint8) == ord("1")
+            entropy[c, s] = np.asarray(card["entropy"][c][s], dtype=float)
+    return InvariantContest(correct, entropy, tuple(card["splits"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write Chapter 8's results card (``invariant-contest PATH --card FILE``)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from crystal_course.dataset import _write_atomic, positive_int
+
+    parser = argparse.ArgumentParser(prog="python -m crystal_course.evaluation",
+                                     description=main.__doc__)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("invariant-contest", help="score the shipped classifiers on a "
+                         "dataset of crystals in any orientation and on unknowns")  # fmt: skip
+    run.add_argument("path")
+    run.add_argument("--card", required=True)
+    run.add_argument("--passes", type=positive_int, default=30)
+    run.add_argument("--per-case", type=positive_int, default=20)
+    args = parser.parse_args(argv)
+    try:
+        card = contest_card(args.path, args.passes, 0, args.per_case)
+    except (ValueError, OSError) as error:
+        run.error(str(error))
+    text = (json.dumps(card, indent=1, sort_keys=True) + "\n").encode()
+    _write_atomic(Path(args.card), lambda handle: handle.write(text))
+    print(f"wrote {args.card}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from crystal_course import evaluation
+
+    sys.exit(evaluation.main())

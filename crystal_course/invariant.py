@@ -70,7 +70,10 @@ def cluster_of(atoms: Atoms, n_atoms: int = 250) -> Atoms:
     n_atoms = check_n_atoms(n_atoms)
     periodic = bool(atoms.pbc.all()) and atoms.cell.rank == 3
     if periodic:
-        atoms = spherical_cluster(atoms, n_atoms)
+        # spherical_cluster repeats a cell to about 2.5 n_atoms; a cell that is already
+        # large (a supercell) is first repeated 3 x 3 x 3, so the sphere fits inside it
+        atoms = spherical_cluster(atoms.repeat(3) if len(atoms) >= n_atoms // 4 else atoms,
+                                  n_atoms)  # fmt: skip
     else:
         check_atoms(atoms, min_atoms=2)  # a finite cluster of one atom has no structure
     if len(atoms) > 2 * n_atoms:
@@ -153,7 +156,7 @@ def soap(clusters, settings: SoapSettings = SoapSettings(), n_jobs: int = 1) -> 
 # Datasets: the seven classes in any orientation, three descriptors per crystal
 # ---------------------------------------------------------------------------
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Format of orientation-free datasets (``kind`` ``"invariant"``)."""
 
 Q_RANGE = (1.0, 20.0)

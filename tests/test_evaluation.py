@@ -221,11 +221,18 @@ def test_contest_table_gives_each_level_a_paired_difference():
 
 
 def test_invariant_contest_scores_every_classifier_on_the_same_crystals(tmp_path):
+    import json
+
     from crystal_course import invariant
 
     config = invariant.Config(1, 2, n_atoms=120, train_damage=(0, 0))
     path = invariant.generate(tmp_path / "d", config, n_jobs=1, progress=False)
-    contest = evaluation.invariant_contest(path, passes=3)
+    card = evaluation.contest_card(path, passes=3, per_case=1)
+    contest = evaluation.contest_from_card(json.loads(json.dumps(card)))  # as read back
+    assert card["thresholds"]["soap_network"] > 0
+    unknown = card["unknown_entropy"]
+    assert set(unknown["soap_network"]) == set(evaluation.UNKNOWN_CASES)
+    assert set(unknown["ziletti_cnn"]) == set(evaluation.UNKNOWN_CASES[:2])  # no cell, no answer
     assert contest.splits == ("test_pristine", "test_standard", "test_vacancies_0.25",
                               "test_displacements_0.02")  # fmt: skip
     for (name, split), right in contest.correct.items():

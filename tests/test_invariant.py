@@ -200,6 +200,12 @@ def test_a_primitive_cell_and_a_conventional_one_give_the_same_kind_of_cluster()
     conventional = invariant.cluster_of(bulk("Fe", "bcc", a=2.87, cubic=True), 250)
     fcc = invariant.cluster_of(bulk("Cu", "fcc", a=3.61), 250)
     assert 150 <= len(primitive) <= 400
+    box = bulk("Fe", "bcc", a=2.87, cubic=True).repeat(5)  # 250 atoms, as a dataset draws
+    from_box = invariant.cluster_of(box, 250)  # a whole sphere, not one clipped by the box
+    assert abs(len(from_box) - len(conventional)) <= 0.1 * len(conventional)
+    radius = [np.linalg.norm(c.positions - c.positions.mean(axis=0), axis=1).max()
+              for c in (from_box, conventional)]  # fmt: skip
+    assert radius[0] == pytest.approx(radius[1], rel=0.1)
     a, b, c = invariant.soap([primitive, conventional, fcc])
     assert np.abs(a - b).max() < 0.2 * np.abs(a - c).max()
     with pytest.raises(ValueError, match="at least 2"):
