@@ -460,14 +460,10 @@ def predict_structures(
 
     Parameters
     ----------
-    atoms_list : sequence of ase.Atoms
-        Periodic structures (any orientation).
+    atoms_list, n_atoms, symprec
+        As for :func:`structure_fingerprints`.
     model : keras.Model, optional
         Default: :func:`load_pretrained`.
-    n_atoms : int, default 250
-        Cluster size of the fingerprints.
-    symprec : float, default 1e-3
-        spglib tolerance (Å) used to standardise the cell.
 
     Returns
     -------

@@ -275,3 +275,12 @@ def test_unknown_crystals_are_outside_every_class():
     np.testing.assert_array_equal(first[2][1].positions, again[2][1].positions)
     with pytest.raises(ValueError, match="per_case"):
         evaluation.unknown_crystals(0)
+
+
+def test_the_contest_command_answers_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        evaluation.main(["invariant-contest", str(tmp_path / "none"), "--card",
+                         str(tmp_path / "card.json")])  # fmt: skip
+    assert stop.value.code == 2
+    assert "none" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "card.json").exists()
