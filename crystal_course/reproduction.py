@@ -380,6 +380,10 @@ def experiment(
                     **common)  # fmt: skip
         history = _history(fit)
     seconds = time.perf_counter() - start
+    if resume_dir is not None:  # every restart's epochs, not only this call's
+        from crystal_course.training import resumed_seconds
+
+        seconds = resumed_seconds(resume_dir) or seconds
     labels, probabilities = {}, {}
     for split in read_manifest(path)["splits"][1:]:
         arrays, labels[split] = load_split(path, split, groups, needed=(inputs,))
@@ -1125,6 +1129,8 @@ def main(argv: list[str] | None = None) -> int:
                                             pretrained=source, resume_dir=folder)  # fmt: skip
                 summary = result.summary()
                 key = _run_key(summary)
+                if key in done:  # a stage recorded when it finished, rebuilt to transfer from
+                    continue
                 content["runs"] = [r for r in content["runs"] if _run_key(r) != key] + [summary]
                 done.add(key)
                 _write_json(card_path, content)  # atomic

@@ -50,6 +50,40 @@ HISTORY_FILE = "history.csv"
 """The per-epoch log of a resumable fit, in its folder (:func:`resumed_history`)."""
 
 
+SECONDS_FILE = "epoch_seconds.json"
+"""Wall time of every finished epoch of a resumable fit, in its folder (:func:`resumed_seconds`)."""
+
+
+class _EpochSeconds(keras.callbacks.Callback):
+    """Record each finished epoch's wall time in :data:`SECONDS_FILE`, atomically."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.path = folder / SECONDS_FILE
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        recorded = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        recorded[str(epoch)] = round(time.perf_counter() - self.start, 2)
+        _write_json(self.path, recorded)
+
+
+def resumed_seconds(folder) -> float | None:
+    """Training time of a resumable fit over all its restarts: the sum of its finished
+    epochs' wall times, in s; ``None`` if none was recorded.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    path = Path(folder) / SECONDS_FILE
+    if not path.is_file():
+        return None
+    return float(sum(json.loads(path.read_text()).values()))
+
+
 def _resume_callbacks(folder) -> list:
     """Callbacks that make a fit resumable per epoch in ``folder``.
 
@@ -62,6 +96,7 @@ def _resume_callbacks(folder) -> list:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return [
+        _EpochSeconds(folder),
         keras.callbacks.CSVLogger(str(folder / HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False),
     ]

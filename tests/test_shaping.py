@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -272,6 +274,10 @@ def test_an_interrupted_msdn_fit_resumes_after_its_last_epoch(tmp_path):
     steps = 3 * -(-len(fit) // 4)
     assert int(resumed_model.optimizer.iterations) == steps  # the optimizer's state came back
     assert training.resumed_history(tmp_path / "run") == resumed.history
+    seconds = json.loads((tmp_path / "run" / training.SECONDS_FILE).read_text())
+    assert sorted(seconds) == ["0", "1", "2"]  # each epoch's time, over both restarts
+    assert training.resumed_seconds(tmp_path / "run") == pytest.approx(sum(seconds.values()))
+    assert training.resumed_seconds(tmp_path / "nothing") is None
     finished = fresh()  # a finished fit started again trains no further
     again = training.train_msdn(finished, shaped, y, **kwargs)
     assert again.history == resumed.history
