@@ -56,10 +56,12 @@ def debyecalculator_check(cluster, q, ours_seconds: float, repeats: int) -> str:
     their_seconds = seconds(lambda: calculator.iq(cluster), repeats)
     ours = powder.debye_intensity(cluster, q[:n])
     a, b = ours / ours.max(), np.asarray(theirs[:n], dtype=float) / np.max(theirs[:n])
-    return (f"debyecalculator {version('debyecalculator')}, one CPU thread, same run: "
-            f"{1 / their_seconds:.1f} patterns/s; ours {their_seconds / ours_seconds:.2f}x its "
-            f"speed; largest difference of the patterns scaled to their maxima "
-            f"{np.abs(a - b).max():.1e}")
+    return (
+        f"debyecalculator {version('debyecalculator')}, one CPU thread, same run: "
+        f"{1 / their_seconds:.1f} patterns/s; ours {their_seconds / ours_seconds:.2f}x its "
+        f"speed; largest difference of the patterns scaled to their maxima "
+        f"{np.abs(a - b).max():.1e}"
+    )
 
 
 def main() -> None:

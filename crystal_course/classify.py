@@ -27,7 +27,9 @@ from ase import Atoms
 SHIPPED = ("ziletti_cnn", "powder_cnn", "soap_network")
 """The classifiers the command line asks, in the order it prints them."""
 
-NEEDS_CELL = "needs a periodic cell: the 2018 pipeline first puts the cell in spglib's standard orientation"
+NEEDS_CELL = (
+    "needs a periodic cell: the 2018 pipeline first puts the cell in spglib's standard orientation"
+)
 
 
 @dataclass(frozen=True)
@@ -203,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crystal_course.classify",
                                      description=main.__doc__)  # fmt: skip
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="structure files ASE reads (CIF, POSCAR, extxyz, xyz, ...)")  # fmt: skip
+                        help="structure files ASE reads (CIF, POSCAR, extxyz, xyz)")  # fmt: skip
     parser.add_argument("--json", action="store_true",
-                        help='print a JSON list: {"file", "classifiers", "error"} per file')  # fmt: skip
+                        help='a JSON list: {"file", "classifiers", "error"} per file')  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks")
     args = parser.parse_args(argv)
     read: list[tuple[str, Atoms]] = []

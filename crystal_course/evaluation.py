@@ -888,7 +888,8 @@ def invariant_contest(path, passes: int = 30, seed: int = 0, classifiers=None) -
     for split in splits:
         data = dataset.load(path, split)
         for name, model in classifiers.items():
-            x = data.meta["fingerprint"] if name == "ziletti_cnn" else invariant.split_input(name, data)
+            x = (data.meta["fingerprint"] if name == "ziletti_cnn"
+                 else invariant.split_input(name, data))  # fmt: skip
             predicted, h = _mc_answers(model, x, passes, seed)
             correct[name, split], entropy[name, split] = predicted == data.y, h
     return InvariantContest(correct, entropy, splits)
@@ -992,7 +993,9 @@ def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0, class
     for name, model in classifiers.items():
         if name == "ziletti_cnn":
             rows = np.array([atoms.pbc.all() for _, atoms in found])
-            x = models.structure_fingerprints([a for (_, a), r in zip(found, rows) if r], n_atoms)
+            x = models.structure_fingerprints(
+                [a for (_, a), r in zip(found, rows, strict=True) if r], n_atoms
+            )
         else:
             rows = np.ones(len(found), dtype=bool)
             x = invariant.classifier_input(name, patterns, soaps)

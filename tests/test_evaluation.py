@@ -241,8 +241,11 @@ def test_invariant_contest_scores_every_classifier_on_the_same_crystals(tmp_path
         assert h.shape == (14,) and (h >= 0).all() and (h <= np.log(7) + 1e-6).all()
     # the orientation-free classifiers see the same pattern in both orientations
     for name in ("powder_cnn", "soap_network"):
-        np.testing.assert_allclose(contest.entropy[name, "test_standard"],
-                                   contest.entropy[name, "test_pristine"], atol=0.05)
+        np.testing.assert_allclose(
+            contest.entropy[name, "test_standard"],
+            contest.entropy[name, "test_pristine"],
+            atol=0.05,
+        )
         test = contest.orientation_test(name)
         assert test.n == 14 and not test.apart()
     # the 2018 pipeline standardises first; without it the fingerprint is of a rotated crystal

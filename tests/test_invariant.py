@@ -123,13 +123,18 @@ def test_training_validates_on_held_out_parents_and_records_the_unknown_threshol
     assert card["dataset"]["n_validation"] == 14 and card["dataset"]["n_fit"] == 70
     threshold = card["unknown"]["threshold"]
     assert 0 <= threshold <= np.log(7) + 1e-6
-    assert set(card["test_accuracy"]) == {"test_pristine", "test_standard",
-                                          "test_vacancies_0.25", "test_displacements_0.02"}
+    assert set(card["test_accuracy"]) == {
+        "test_pristine",
+        "test_standard",
+        "test_vacancies_0.25",
+        "test_displacements_0.02",
+    }
     assert len(card["history"]["loss"]) == 2
     path = training.save_model(model, tmp_path / f"{name}.weights.h5", card)
     again = models.load(path)  # rebuilt from the card, self-check passed
-    x = invariant.split_input(name, __import__("crystal_course.dataset").dataset.load(
-        small_dataset, "test_pristine"))
+    x = invariant.split_input(
+        name, __import__("crystal_course.dataset").dataset.load(small_dataset, "test_pristine")
+    )
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-6)  # fmt: skip
 
@@ -179,7 +184,8 @@ def test_the_2018_threshold_is_chosen_on_the_same_validation_crystals(small_data
     source = models.card_path(models._pretrained_path("ziletti_cnn"))
     (folder / "ziletti_cnn.json").write_text(source.read_text())
     (folder / "ziletti_cnn.weights.h5").write_bytes(
-        source.with_name("ziletti_cnn.weights.h5").read_bytes())
+        source.with_name("ziletti_cnn.weights.h5").read_bytes()
+    )
     assert invariant.main(["threshold", str(small_dataset), "--card",
                            str(folder / "ziletti_cnn.json")]) == 0  # fmt: skip
     card = json.loads((folder / "ziletti_cnn.json").read_text())
