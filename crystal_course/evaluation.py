@@ -963,45 +963,35 @@ def unknown_crystals(per_case: int, seed: int = 0, n_atoms: int = 250) -> list[t
     return out
 
 
-def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0, classifiers=None,
+def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0,
                       n_atoms: int = 250) -> dict:  # fmt: skip
     """Predictive entropy of each shipped classifier on :func:`unknown_crystals`.
 
-    The orientation-free classifiers read the sphere of each crystal
-    (:func:`crystal_course.invariant.cluster_of`); the 2018 CNN goes through its
-    pipeline (spglib's standard cell, then the fingerprint) and answers only for the
-    periodic cases.
+    Each crystal goes through :func:`crystal_course.classify.classify`, the path a
+    user's file takes: the orientation-free classifiers read its sphere, the 2018 CNN
+    its pipeline (spglib's standard cell, then the fingerprint), answering only for
+    the periodic cases.
 
     Returns
     -------
     dict
-        ``{classifier: {case: (per_case,) entropies, nats}}``.
+        ``{classifier: {case: (per_case,) entropies, nats}}``, to four decimals.
 
     Notes
     -----
     Introduced in Chapter 8.
     """
-    from crystal_course import invariant, models
+    from crystal_course.classify import SHIPPED, classify
 
-    classifiers = classifiers or {n: models.load_pretrained(n) for n in CONTEST_CLASSIFIERS}
     found = unknown_crystals(per_case, seed, n_atoms)
-    names = np.array([name for name, _ in found])
-    clusters = [invariant.cluster_of(atoms, n_atoms) for _, atoms in found]
-    patterns = np.stack([invariant.pattern(c) for c in clusters])
-    soaps = invariant.soap(clusters)
+    results = classify([atoms for _, atoms in found], passes, n_atoms, seed)
     out = {}
-    for name, model in classifiers.items():
-        if name == "ziletti_cnn":
-            rows = np.array([atoms.pbc.all() for _, atoms in found])
-            x = models.structure_fingerprints(
-                [a for (_, a), r in zip(found, rows, strict=True) if r], n_atoms
-            )
-        else:
-            rows = np.ones(len(found), dtype=bool)
-            x = invariant.classifier_input(name, patterns, soaps)
-        _, h = _mc_answers(model, x, passes, seed)
-        out[name] = {case: h[names[rows] == case] for case in UNKNOWN_CASES
-                     if (names[rows] == case).any()}  # fmt: skip
+    for name in SHIPPED:
+        cases = {}
+        for (case, _), result in zip(found, results, strict=True):
+            if result[name].error is None:
+                cases.setdefault(case, []).append(result[name].uncertainty)
+        out[name] = {case: np.asarray(h) for case, h in cases.items()}
     return out
 
 
