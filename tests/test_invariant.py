@@ -114,7 +114,7 @@ def small_dataset(tmp_path_factory):
 def test_training_validates_on_held_out_parents_and_records_the_unknown_threshold(
     small_dataset, name, tmp_path
 ):
-    from crystal_course import models, training
+    from crystal_course import dataset, models, training
 
     model, card = invariant.train_classifier(small_dataset, name, epochs=2, seed=0)
     held = invariant.validation_parents(6, 0)
@@ -132,9 +132,7 @@ def test_training_validates_on_held_out_parents_and_records_the_unknown_threshol
     assert len(card["history"]["loss"]) == 2
     path = training.save_model(model, tmp_path / f"{name}.weights.h5", card)
     again = models.load(path)  # rebuilt from the card, self-check passed
-    x = invariant.split_input(
-        name, __import__("crystal_course.dataset").dataset.load(small_dataset, "test_pristine")
-    )
+    x = invariant.split_input(name, dataset.load(small_dataset, "test_pristine"))
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-6)  # fmt: skip
 
