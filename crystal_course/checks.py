@@ -1029,3 +1029,104 @@ def check_seed_interval(seed_interval, card=None) -> tuple[float, float]:
         raise AssertionError(f"seed_interval: [{low:.4g}, {high:.4g}] is not right. Hint: {hint}")
     print(f"Correct: seed_interval = [{low:+.2f}, {high:+.2f}] points")
     return low, high
+
+
+def check_bragg_two_theta(two_theta_200, a: float = 3.615, hkl=(2, 0, 0),
+                          wavelength: float = 1.5406) -> float:  # fmt: skip
+    """Exercise 8.1: the Bragg angle 2θ (degrees) of a cubic crystal's reflection.
+
+    Bragg's law with d = a / sqrt(h² + k² + l²): fcc Cu (a = 3.615 Å) and its (200)
+    reflection under Cu Kα₁ (1.5406 Å) by default.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    d = a / math.sqrt(sum(h * h for h in hkl))
+    expected = math.degrees(2 * math.asin(wavelength / (2 * d)))
+    hint = ("2θ = 2 arcsin(λ / 2d) with d = a / sqrt(h² + k² + l²), in degrees "
+            "(np.degrees), not radians, and 2θ, not θ")  # fmt: skip
+    return _check_close(two_theta_200, expected, "two_theta_200", 1e-3, hint)
+
+
+def check_unknown_auroc(auroc_pairs, classifier: str = "soap_network",
+                        case: str = "alpha-U (Cmcm)", card=None) -> float:  # fmt: skip
+    """Exercise 8.2: an AUROC counted pair by pair from Chapter 8's card.
+
+    The share of (in-class, unknown) pairs in which the unknown crystal has the
+    larger predictive entropy, ties counting one half; in-class crystals those of
+    :func:`crystal_course.evaluation.in_class_splits`. The reference is
+    :func:`crystal_course.uncertainty.auroc`.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course import evaluation
+    from crystal_course.uncertainty import auroc
+
+    card = evaluation.read_contest_card() if card is None else card
+    inside = np.concatenate([card["entropy"][classifier][s]
+                             for s in evaluation.in_class_splits(card, classifier)])  # fmt: skip
+    expected = auroc(inside, card["unknown_entropy"][classifier][case])[0]
+    value = _as_number(auroc_pairs, "auroc_pairs")
+    if not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
+        hint = ("compare every unknown with every in-class crystal (broadcast one array "
+                "against the other), count a tie as 1/2, divide by the number of pairs; the "
+                "in-class crystals are every split of evaluation.in_class_splits")  # fmt: skip
+        raise AssertionError(f"auroc_pairs: {value:.6g} is not right. Hint: {hint}")
+    print(f"Correct: auroc_pairs = {value:.6g}")
+    return value
+
+
+def first_unknown_level(levels, classifier: str = "powder_cnn", seed: int = 0):
+    """The first vacancy fraction at which a classifier calls a Cu sphere unknown.
+
+    A 250-atom sphere of fcc Cu (:func:`crystal_course.invariant.cluster_of`) loses
+    each fraction of ``levels`` (:func:`crystal_course.structures.add_vacancies`, a
+    generator seeded with ``seed`` per level) and goes through
+    :func:`crystal_course.classify.classify`.
+
+    Returns
+    -------
+    (level, answers)
+        The first level flagged unknown (``None`` if none), and every level's answer.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from ase.build import bulk
+
+    from crystal_course import classify, invariant
+    from crystal_course.structures import add_vacancies
+
+    sphere = invariant.cluster_of(bulk("Cu", "fcc", a=3.615, cubic=True), 250)
+    damaged = [add_vacancies(sphere, float(level), np.random.default_rng(seed)) for level in levels]
+    answers = [r[classifier] for r in classify.classify(damaged, seed=seed)]
+    first = next((float(v) for v, a in zip(levels, answers, strict=True) if a.unknown), None)
+    return first, answers
+
+
+def check_first_unknown(first_unknown, levels=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
+    """Exercise 8.3: how many vacancies before the powder CNN says "unknown".
+
+    ``first_unknown`` is the smallest fraction of ``levels`` at which the powder CNN
+    flags the damaged Cu sphere of :func:`first_unknown_level` unknown, or ``None``.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    if first_unknown is Ellipsis:
+        raise TypeError("first_unknown: replace the `...` placeholder with a level or None")
+    value = None if first_unknown is None else _as_number(first_unknown, "first_unknown")
+    expected, _ = first_unknown_level(levels)
+    if value != expected and not (value is not None and expected is not None
+                                  and math.isclose(value, expected)):  # fmt: skip
+        hint = ("damage the same sphere at each level with np.random.default_rng(0), classify "
+                "all levels in one classify.classify call and read answer.unknown of "
+                "'powder_cnn'; None if no level is flagged")  # fmt: skip
+        raise AssertionError(f"first_unknown: {value!r} is not right. Hint: {hint}")
+    print(f"Correct: first_unknown = {value!r}")
+    return value

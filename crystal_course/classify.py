@@ -48,6 +48,10 @@ class Answer:
         Uncertainty above the classifier's threshold; ``None`` without a threshold.
     error : str or None
         Why the classifier cannot answer.
+    information : float or None
+        Mutual information between the answer and the dropout masks, nats: the part
+        of the entropy that comes from the model's own doubt (the passes disagree),
+        not from a crystal that sits between classes.
     """
 
     name: str | None
@@ -55,11 +59,13 @@ class Answer:
     uncertainty: float | None
     unknown: bool | None
     error: str | None = None
+    information: float | None = None
 
     def as_json(self) -> dict:
         """The ``--json`` object of this answer."""
         out = {"class": self.name, "probability": self.probability,
-               "uncertainty": self.uncertainty, "unknown": self.unknown}  # fmt: skip
+               "uncertainty": self.uncertainty, "mutual_information": self.information,
+               "unknown": self.unknown}  # fmt: skip
         if self.error:
             out["error"] = self.error
         return out
@@ -124,15 +130,17 @@ def answers(probability_samples: np.ndarray, threshold: float | None) -> list[An
     Introduced in Chapter 8.
     """
     from crystal_course.structures import CLASSES
-    from crystal_course.uncertainty import predictive_entropy
+    from crystal_course.uncertainty import mutual_information, predictive_entropy
 
     mean = probability_samples.mean(axis=0)
     entropy = predictive_entropy(probability_samples)
+    information = mutual_information(probability_samples)
     out = []
-    for p, h in zip(mean, entropy, strict=True):
+    for p, h, i in zip(mean, entropy, information, strict=True):
         best = int(p.argmax())
         unknown = None if threshold is None else bool(h > threshold)
-        out.append(Answer(CLASSES[best], round(float(p[best]), 4), round(float(h), 4), unknown))
+        out.append(Answer(CLASSES[best], round(float(p[best]), 4), round(float(h), 4), unknown,
+                          information=round(float(i), 4)))  # fmt: skip
     return out
 
 
@@ -196,7 +204,8 @@ def _table(path: str, result: dict[str, Answer]) -> str:
             continue
         flag = {True: "  UNKNOWN (past the threshold)", False: "", None: "  (no threshold)"}
         lines.append(f"  {name:<13} {a.name:<8} probability {a.probability:.3f}  "
-                     f"entropy {a.uncertainty:.3f} nats{flag[a.unknown]}")  # fmt: skip
+                     f"entropy {a.uncertainty:.3f} nats (mutual information "
+                     f"{a.information:.3f}){flag[a.unknown]}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -802,6 +802,9 @@ class InvariantContest:
     entropy : dict
         ``(classifier, split) -> (N,)`` predictive entropy, nats.
     splits : tuple of str
+    information : dict
+        ``(classifier, split) -> (N,)`` mutual information, nats (empty for a card
+        written before it was recorded).
 
     Notes
     -----
@@ -811,6 +814,7 @@ class InvariantContest:
     correct: dict
     entropy: dict
     splits: tuple[str, ...]
+    information: dict = field(default_factory=dict)
 
     def accuracy(self, classifier: str, split: str):
         """Accuracy with its Wilson interval (:class:`crystal_course.uncertainty.Accuracy`)."""
@@ -847,12 +851,13 @@ class InvariantContest:
         return paired_test(self.correct[a, split], self.correct[b, split])
 
 
-def _mc_answers(model, x, passes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _mc_answers(model, x, passes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from crystal_course.models import mc_dropout_samples
-    from crystal_course.uncertainty import predictive_entropy
+    from crystal_course.uncertainty import mutual_information, predictive_entropy
 
     samples = mc_dropout_samples(model, x, passes=passes, seed=seed)
-    return samples.mean(axis=0).argmax(axis=1), predictive_entropy(samples)
+    return (samples.mean(axis=0).argmax(axis=1), predictive_entropy(samples),
+            mutual_information(samples))  # fmt: skip
 
 
 def invariant_contest(path, passes: int = 30, seed: int = 0, classifiers=None) -> InvariantContest:
@@ -884,15 +889,16 @@ def invariant_contest(path, passes: int = 30, seed: int = 0, classifiers=None) -
         raise ValueError(f"classifiers must be among {', '.join(CONTEST_CLASSIFIERS)}; "
                          f"got {', '.join(sorted(unknown))}")  # fmt: skip
     splits = tuple(s for s in manifest["splits"] if s.startswith("test"))
-    correct, entropy = {}, {}
+    correct, entropy, information = {}, {}, {}
     for split in splits:
         data = dataset.load(path, split)
         for name, model in classifiers.items():
             x = (data.meta["fingerprint"] if name == "ziletti_cnn"
                  else invariant.split_input(name, data))  # fmt: skip
-            predicted, h = _mc_answers(model, x, passes, seed)
+            predicted, h, i = _mc_answers(model, x, passes, seed)
             correct[name, split], entropy[name, split] = predicted == data.y, h
-    return InvariantContest(correct, entropy, splits)
+            information[name, split] = i
+    return InvariantContest(correct, entropy, splits, information)
 
 
 UNKNOWN_CASES = ("alpha-U (Cmcm)", "A15 Cr3Si (Pm-3n)", "liquid-like Cu")
@@ -963,9 +969,15 @@ def unknown_crystals(per_case: int, seed: int = 0, n_atoms: int = 250) -> list[t
     return out
 
 
-def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0,
-                      n_atoms: int = 250) -> dict:  # fmt: skip
-    """Predictive entropy of each shipped classifier on :func:`unknown_crystals`.
+SCORES = ("entropy", "information")
+"""The uncertainty scores Chapter 8 ranks crystals by: predictive entropy and mutual
+information (:mod:`crystal_course.uncertainty`), nats."""
+
+
+def unknown_scores(per_case: int = 20, passes: int = 30, seed: int = 0,
+                   n_atoms: int = 250) -> dict:  # fmt: skip
+    """Predictive entropy and mutual information of each shipped classifier on
+    :func:`unknown_crystals`.
 
     Each crystal goes through :func:`crystal_course.classify.classify`, the path a
     user's file takes: the orientation-free classifiers read its sphere, the 2018 CNN
@@ -975,7 +987,8 @@ def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0,
     Returns
     -------
     dict
-        ``{classifier: {case: (per_case,) entropies, nats}}``, to four decimals.
+        ``{score: {classifier: {case: (per_case,) values, nats}}}``, ``score`` in
+        :data:`SCORES`, to four decimals.
 
     Notes
     -----
@@ -985,13 +998,16 @@ def unknown_entropies(per_case: int = 20, passes: int = 30, seed: int = 0,
 
     found = unknown_crystals(per_case, seed, n_atoms)
     results = classify([atoms for _, atoms in found], passes, n_atoms, seed)
-    out = {}
+    out = {score: {} for score in SCORES}
     for name in SHIPPED:
-        cases = {}
+        cases = {score: {} for score in SCORES}
         for (case, _), result in zip(found, results, strict=True):
-            if result[name].error is None:
-                cases.setdefault(case, []).append(result[name].uncertainty)
-        out[name] = {case: np.asarray(h) for case, h in cases.items()}
+            answer = result[name]
+            if answer.error is None:
+                cases["entropy"].setdefault(case, []).append(answer.uncertainty)
+                cases["information"].setdefault(case, []).append(answer.information)
+        for score in SCORES:
+            out[score][name] = {case: np.asarray(v) for case, v in cases[score].items()}
     return out
 
 
@@ -1000,7 +1016,7 @@ def _bits(right: np.ndarray) -> str:
 
 
 def contest_card(path, passes: int = 30, seed: int = 0, per_case: int = 20) -> dict:
-    """Chapter 8's results card: :func:`invariant_contest` and :func:`unknown_entropies`.
+    """Chapter 8's results card: :func:`invariant_contest` and :func:`unknown_scores`.
 
     Per-crystal correctness is kept (as strings of 0 and 1, crystal by crystal) so
     that a chapter can pair any two cells; entropies to four decimals.
@@ -1015,7 +1031,7 @@ def contest_card(path, passes: int = 30, seed: int = 0, per_case: int = 20) -> d
 
     manifest = dataset.verify(path, kind="invariant")
     contest = invariant_contest(path, passes, seed)
-    unknown = unknown_entropies(per_case, passes, seed)
+    unknown = unknown_scores(per_case, passes, seed)
     return {
         "dataset": {"name": Path(path).name, "parameters": manifest["parameters"],
                     "format": manifest["format"]},
@@ -1025,8 +1041,12 @@ def contest_card(path, passes: int = 30, seed: int = 0, per_case: int = 20) -> d
                     for c in CONTEST_CLASSIFIERS},
         "entropy": {c: {s: np.round(contest.entropy[c, s], 4).tolist() for s in contest.splits}
                     for c in CONTEST_CLASSIFIERS},
+        "information": {c: {s: np.round(contest.information[c, s], 4).tolist()
+                            for s in contest.splits} for c in CONTEST_CLASSIFIERS},
         "unknown_entropy": {c: {case: np.round(h, 4).tolist() for case, h in cases.items()}
-                            for c, cases in unknown.items()},
+                            for c, cases in unknown["entropy"].items()},
+        "unknown_information": {c: {case: np.round(v, 4).tolist() for case, v in cases.items()}
+                                for c, cases in unknown["information"].items()},
         "thresholds": {c: models.model_card(c)["unknown"]["threshold"]
                        for c in CONTEST_CLASSIFIERS},
         "versions": {"crystal_course": __version__},
@@ -1040,12 +1060,131 @@ def contest_from_card(card: dict) -> InvariantContest:
     -----
     Introduced in Chapter 8.
     """
-    correct, entropy = {}, {}
+    correct, entropy, information = {}, {}, {}
     for c, splits in card["correct"].items():
         for s, bits in splits.items():
             correct[c, s] = np.frombuffer(bits.encode(), dtype=np.uint8) == ord("1")
             entropy[c, s] = np.asarray(card["entropy"][c][s], dtype=float)
-    return InvariantContest(correct, entropy, tuple(card["splits"]))
+            if "information" in card:
+                information[c, s] = np.asarray(card["information"][c][s], dtype=float)
+    return InvariantContest(correct, entropy, tuple(card["splits"]), information)
+
+
+CONTEST_CARD = "invariant_contest.json"
+"""Chapter 8's results card (in ``crystal_course/data``), written by :func:`main`."""
+
+
+def read_contest_card(name: str = CONTEST_CARD) -> dict:
+    """The shipped results card of Chapter 8 (:func:`contest_card`).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import json
+    from importlib import resources
+
+    if name != CONTEST_CARD:
+        raise ValueError(f"expected the shipped card {CONTEST_CARD!r}, got {name!r}")
+    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+
+
+def in_class_splits(card: dict, classifier: str) -> tuple[str, ...]:
+    """The test splits that hold in-class crystals as each classifier meets them.
+
+    The orientation-free classifiers: every split in random orientation, pristine
+    and damaged (``test_standard`` repeats the pristine crystals). The 2018 CNN:
+    ``test_standard`` only, the crystals after its pipeline's spglib step, since a
+    user's file takes that path (:func:`crystal_course.classify.classify`).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    if classifier not in CONTEST_CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {', '.join(CONTEST_CLASSIFIERS)}; "
+                         f"got {classifier!r}")  # fmt: skip
+    if classifier == "ziletti_cnn":
+        return ("test_standard",)
+    return tuple(s for s in card["splits"] if s != "test_standard")
+
+
+def _card_scores(card: dict, score: str) -> tuple[dict, dict]:
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
+    key = {"entropy": "entropy", "information": "information"}[score]
+    if key not in card:
+        raise ValueError(f"the card holds no {score!r}: rerun `python -m "
+                         "crystal_course.evaluation invariant-contest`")  # fmt: skip
+    return card[key], card[f"unknown_{key}"]
+
+
+def unknown_table(card: dict, score: str = "entropy", seed: int = 0):
+    """AUROC of crystals of no known class against in-class ones, and the threshold's errors.
+
+    One row per classifier: the AUROC with its bootstrap interval pooled over
+    :data:`UNKNOWN_CASES` and per case, against the in-class test crystals of
+    :func:`in_class_splits`; for ``score="entropy"`` also the rates of the card's
+    "unknown" threshold (chosen on validation crystals): in-class crystals flagged
+    and unknowns missed, in %, with Wilson intervals
+    (:func:`crystal_course.uncertainty.unknown_summary`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cells as text, ``"0.996 [0.992, 0.998]"``; the numbers are in ``.attrs["rows"]``.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import pandas as pd
+
+    from crystal_course.uncertainty import unknown_summary
+
+    inside, outside = _card_scores(card, score)
+    rows, text = {}, {}
+    for name in CONTEST_CLASSIFIERS:
+        scores_in = np.concatenate([inside[name][s] for s in in_class_splits(card, name)])
+        threshold = card["thresholds"][name] if score == "entropy" else None
+        row = unknown_summary(scores_in, outside[name], threshold, seed)
+        rows[name] = row
+        cells = {}
+        for key, value in row.items():
+            if isinstance(value, tuple):
+                cells[f"AUROC {key}"] = f"{value[0]:.3f} [{value[1]:.3f}, {value[2]:.3f}]"
+            else:
+                cells[f"{key} (%)"] = (
+                    f"{100 * value.value:.1f} [{100 * value.low:.1f}, "
+                    f"{100 * value.high:.1f}] ({value.correct}/{value.n})"
+                )
+        text[name] = cells
+    table = pd.DataFrame.from_dict(text, orient="index")
+    table.attrs["rows"] = rows
+    return table
+
+
+def flag_rates(card: dict, classifier: str):
+    """Share of each in-class split's crystals the card's threshold calls unknown (%).
+
+    Returns
+    -------
+    pandas.Series
+        One :class:`crystal_course.uncertainty.Accuracy` per split (its value the share).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import pandas as pd
+
+    from crystal_course.uncertainty import wilson
+
+    threshold = card["thresholds"][classifier]
+    flagged = {s: np.asarray(card["entropy"][classifier][s]) > threshold
+               for s in in_class_splits(card, classifier)}  # fmt: skip
+    return pd.Series({s: wilson(int(f.sum()), len(f)) for s, f in flagged.items()},
+                     name=classifier)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

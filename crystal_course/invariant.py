@@ -574,9 +574,304 @@ def fingerprint_threshold(path, seed: int = 0, model=None) -> dict:
             "n_validation": len(crystals), "seed": seed}  # fmt: skip
 
 
+# ---------------------------------------------------------------------------
+# The 20 space groups of Chapter 6's crystals, by powder pattern
+# ---------------------------------------------------------------------------
+
+GROUP_FORMAT_VERSION = 1
+"""Format of the powder datasets of zone-axis crystallites (``kind`` ``"powder_groups"``)."""
+
+GROUP_Q_RANGE = (1.0, 6.0)
+"""q range of the space groups' powder patterns, in 1/Å (ours). Physical units: the 20
+groups differ in their lattices' shapes and sizes, which a rescaling to one length
+would blur, and Chapter 6's detector sees the same crystallites up to 6 1/Å. It starts
+at 1/Å, past the small-angle lobe of a 500-atom crystallite's own shape (about
+2 pi / its 25 Å diameter wide), which would otherwise set every pattern's maximum."""
+
+UNKNOWN_GROUPS = (216, 217, 223)
+"""Space groups outside the 20 for Chapter 8's unknowns: F-43m, I-43m (alpha-Mn's) and
+Pm-3n (A15's), random crystals from the generator of the 20 (ours)."""
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """Powder patterns of the crystallites of a zone-axis dataset (Chapter 6's crystals).
+
+    The same parameters as :class:`crystal_course.zone_axis.Config` for the same
+    crystals, in the same rows (:func:`crystal_course.zone_axis.crystallite`: the
+    same seeds, sizes and vacancies), plus the pattern's ``n_q`` points over
+    :data:`GROUP_Q_RANGE`. A classifier trained on them is scored on the very test
+    crystals of Chapter 7's runs.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+
+    space_groups: tuple[int, ...]
+    n_per_group: int
+    n_test_per_group: int
+    vacancies: tuple[float, ...] = (0.05, 0.1, 0.2)
+    seed: int = 0
+    n_atoms: int = 500
+    max_atoms: int = 24
+    n_q: int = 512
+    chunk_size: int = 256
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_q, bool) or not isinstance(self.n_q, int) or self.n_q < 8:
+            raise ValueError(f"n_q must be an integer >= 8, got {self.n_q!r}")
+        object.__setattr__(self, "space_groups", tuple(int(g) for g in self.space_groups))
+        object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
+        self.zone_axis()  # validates the shared fields
+
+    @classmethod
+    def like(cls, parameters: dict, n_q: int = 512) -> GroupConfig:
+        """The config of the crystals of a zone-axis dataset's ``parameters`` (its manifest's
+        or a results card's ``dataset``)."""
+        names = ("space_groups", "n_per_group", "n_test_per_group", "vacancies", "seed",
+                 "n_atoms", "max_atoms", "chunk_size")  # fmt: skip
+        missing = [n for n in names if n not in parameters]
+        if missing:
+            raise ValueError(f"zone-axis parameters lack {', '.join(missing)}")
+        return cls(**{n: parameters[n] for n in names}, n_q=n_q)
+
+    def zone_axis(self):
+        """The :class:`crystal_course.zone_axis.Config` of the same crystals."""
+        from crystal_course.zone_axis import Config as ZoneAxisConfig
+
+        return ZoneAxisConfig(self.space_groups, self.n_per_group, self.n_test_per_group,
+                              self.vacancies, self.seed, n_atoms=self.n_atoms,
+                              max_atoms=self.max_atoms, chunk_size=self.chunk_size)  # fmt: skip
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return self.zone_axis().splits
+
+    def parents(self, split: str) -> list[tuple[int, int]]:
+        """``(class, parent index)`` of every crystal of a split, in the zone-axis rows."""
+        return self.zone_axis().parents(split)
+
+    def q(self) -> np.ndarray:
+        """The pattern's q points, in 1/Å."""
+        return np.linspace(*GROUP_Q_RANGE, self.n_q)
+
+
+def group_pattern(atoms: Atoms, n_q: int = 512) -> np.ndarray:
+    """The powder pattern of a crystallite over :data:`GROUP_Q_RANGE` (1/Å), maximum 1.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.powder import powder_pattern
+
+    return powder_pattern(atoms, np.linspace(*GROUP_Q_RANGE, n_q))
+
+
+def _group_chunk(config: GroupConfig, split: str, keys: list[tuple[int, int]]) -> dict:
+    from crystal_course.zone_axis import crystallite
+
+    geometry = config.zone_axis()
+    clusters = [crystallite(geometry, split, cls, parent) for cls, parent in keys]
+    return {
+        "x": np.stack([group_pattern(c, config.n_q) for c in clusters]).astype(np.float32),
+        "y": np.array([cls for cls, _ in keys], dtype=np.int16),
+        "parent": np.array([parent for _, parent in keys], dtype=np.int32),
+        "space_group": np.array([config.space_groups[c] for c, _ in keys], dtype=np.int16),
+        "n_atoms": np.array([len(c) for c in clusters], dtype=np.int32),
+    }
+
+
+def generate_groups(path, config: GroupConfig, n_jobs: int | None = None, progress: bool = True,
+                    client=None, allow_other_files: bool = False):  # fmt: skip
+    """Generate (or finish) the powder patterns of a zone-axis dataset's crystallites.
+
+    The machinery of :func:`crystal_course.dataset.generate` (atomic chunks, a
+    manifest, resume); ``x`` holds the patterns (:func:`group_pattern`), rows as in
+    the zone-axis dataset of the same parameters.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from dataclasses import asdict
+    from functools import partial
+
+    from crystal_course import dataset
+    from crystal_course.structures import crystal_system
+
+    names = [f"{g} ({crystal_system(g)})" for g in config.space_groups]
+    return dataset.generate_kind(path, "powder_groups", GROUP_FORMAT_VERSION, config,
+                                 asdict(config), names, ("numpy", "ase", "spglib", "pyxtal"),
+                                 partial(_group_chunk, config), n_jobs, progress, client,
+                                 allow_other_files)  # fmt: skip
+
+
+def unknown_group_patterns(config: GroupConfig, per_group: int, seed: int = 0) -> dict:
+    """Powder patterns of random crystals of :data:`UNKNOWN_GROUPS`, cut as the 20's are.
+
+    Returns
+    -------
+    dict
+        ``{space group: (per_group, n_q) float32}``.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from crystal_course.structures import random_crystal, standard_conventional_cell
+    from crystal_course.zone_axis import spherical_cluster
+
+    out = {}
+    for group in UNKNOWN_GROUPS:
+        rows = []
+        for k in range(per_group):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 12, group, k]))
+            drawn = random_crystal(group, rng, max_atoms=config.max_atoms)
+            cell = standard_conventional_cell(drawn)
+            rows.append(group_pattern(spherical_cluster(cell, config.n_atoms), config.n_q))
+        out[group] = np.stack(rows).astype(np.float32)
+    return out
+
+
+def train_group_classifier(path, seed: int = 0, epochs: int = 20, batch_size: int = 32,
+                           learning_rate: float = 1e-3, unknown_per_group: int = 20,
+                           passes: int = MC_PASSES) -> dict:  # fmt: skip
+    """Train the powder CNN on the 20 groups' patterns; one run in Chapter 7's card layout.
+
+    The recipe of Chapter 7's spots + CNN (Adam, lr, batch size, epochs, the same seeded
+    tenth of the training crystals validating), on the powder patterns of the same
+    crystals; trained from scratch. The run records, as Chapter 7's runs do, the
+    predicted and true group of every test crystal per split, so
+    :func:`crystal_course.reproduction.compare_cells` pairs it with any of them, and
+    also the predictive entropies (Monte Carlo dropout, ``passes``) of the validation
+    and pristine test crystals and of :func:`unknown_group_patterns`, with the
+    "unknown" threshold chosen on the validation crystals.
+
+    Returns
+    -------
+    dict
+        A run: ``inputs`` ``"powder"``, ``model`` ``"powder_cnn"``, ``n_groups``,
+        ``seed``, ``predicted``, ``y``, ``top1_by_split``, ``history``,
+        ``training_seconds``, ``unknown``, ...
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import time
+
+    from crystal_course import dataset, training
+    from crystal_course.uncertainty import unknown_rule
+
+    manifest = dataset.verify(path, kind="powder_groups")
+    config = GroupConfig(**manifest["parameters"])
+    train = dataset.load(path, "train")
+    x, y = train.x[..., None], train.y.astype(np.int64)
+    n_groups = len(config.space_groups)
+    model, architecture = build_classifier("powder_cnn", config.n_q, n_groups, seed)
+    start = time.perf_counter()
+    history = training.train(model, x, y, epochs, batch_size, validation_fraction=0.1,
+                             seed=seed, learning_rate=learning_rate, verbose=0,
+                             strategy=None)  # fmt: skip
+    seconds = time.perf_counter() - start
+    _, held = training.split_indices(len(x), 0.1, seed)
+    rule = unknown_rule(entropies(model, x[held], passes, seed), FALSE_UNKNOWN)
+    predicted, truth = {}, {}
+    for split in manifest["splits"][1:]:
+        test = dataset.load(path, split)
+        p = model.predict(test.x[..., None], batch_size=256, verbose=0)
+        predicted[split], truth[split] = p.argmax(axis=1).tolist(), test.y.astype(int).tolist()
+    pristine = dataset.load(path, "test_pristine").x[..., None]
+    unknowns = unknown_group_patterns(config, unknown_per_group, seed)
+
+    def rounded(h):
+        return np.round(h, 4).tolist()
+
+    return {
+        "inputs": "powder", "model": "powder_cnn", "n_groups": n_groups, "seed": seed,
+        "variant": "", "transferred_from": None, "architecture": architecture,
+        "recipe": {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                   "validation_fraction": 0.1},
+        "n_train": len(x), "n_test": len(truth["test_pristine"]),
+        "n_parameters": int(model.count_params()), "training_seconds": round(seconds, 1),
+        "history": {k: [round(float(v), 5) for v in vals]
+                    for k, vals in history.history.items()},
+        "predicted": predicted, "y": truth,
+        "top1_by_split": {s: float(np.mean(np.equal(predicted[s], truth[s]))) for s in truth},
+        "unknown": {"score": "predictive_entropy", "passes": passes,
+                    "threshold": rule.threshold, "false_unknown": rule.false_unknown,
+                    "validation": rounded(entropies(model, x[held], passes, seed)),
+                    "test_pristine": rounded(entropies(model, pristine, passes, seed)),
+                    "groups": {str(g): rounded(entropies(model, u[..., None], passes, seed))
+                               for g, u in unknowns.items()}},
+    }  # fmt: skip
+
+
+GROUP_CARD = "group_powder.json"
+"""Chapter 8's card of the powder CNN on the 20 groups (in ``crystal_course/data``)."""
+
+
+def group_card(path, card_path, seeds=(0, 1, 2), epochs: int = 20, progress: bool = True) -> dict:
+    """Train :func:`train_group_classifier` for each seed not yet in the card; resumable.
+
+    The card (JSON) is rewritten atomically after every seed, so an interrupted run
+    loses at most the seed in progress.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import json
+    from pathlib import Path
+
+    from crystal_course import __version__, dataset
+
+    manifest = dataset.verify(path, kind="powder_groups")
+    card_path = Path(card_path)
+    card = (json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists()
+            else {"dataset": {"name": Path(path).name, "format": manifest["format"],
+                              **manifest["parameters"]}, "q_range": list(GROUP_Q_RANGE),
+                  "runs": []})  # fmt: skip
+    if card["dataset"]["format"] != manifest["format"] or any(
+        card["dataset"][k] != v for k, v in manifest["parameters"].items()
+    ):
+        raise ValueError(f"{card_path} holds runs of another dataset than {path}")
+    done = {r["seed"] for r in card["runs"]}
+    for seed in seeds:
+        if seed in done:
+            continue
+        if progress:
+            print(f"training the powder CNN on {path}, seed {seed}", flush=True)
+        card["runs"] = sorted([*card["runs"], train_group_classifier(path, seed, epochs)],
+                              key=lambda r: r["seed"])  # fmt: skip
+        card["versions"] = {"crystal_course": __version__}
+        text = (json.dumps(card, indent=1, sort_keys=True) + "\n").encode()
+        dataset._write_atomic(card_path, lambda handle, text=text: handle.write(text))
+    return card
+
+
+def read_group_card(name: str = GROUP_CARD) -> dict:
+    """The shipped card of :func:`group_card` (``crystal_course/data/NAME``).
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import json
+    from importlib import resources
+
+    if name != GROUP_CARD:
+        raise ValueError(f"expected the shipped card {GROUP_CARD!r}, got {name!r}")
+    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Generate an orientation-free dataset (``generate PATH``) or train a classifier on it
-    (``train PATH --classifier NAME --out DIR``)."""
+    """Generate an orientation-free dataset (``generate PATH``), train a classifier on it
+    (``train PATH --classifier NAME --out DIR``), choose the 2018 CNN's unknown threshold
+    (``threshold``), or run the powder CNN on the 20 groups of Chapter 7's study
+    (``groups PATH --card FILE``)."""
     import argparse
     import shlex
     import sys
@@ -612,7 +907,32 @@ def main(argv: list[str] | None = None) -> int:
     limit.add_argument("path")
     limit.add_argument("--card", required=True, help="the 2018 CNN's card (NAME.json)")
     limit.add_argument("--seed", type=non_negative_int, default=0)
+    groups = sub.add_parser("groups", help="powder patterns of a zone-axis results card's "
+                            "crystals (generate or resume), then the powder CNN on the 20 "
+                            "groups for every seed not yet in --card")  # fmt: skip
+    groups.add_argument("path", help="folder of the powder patterns")
+    groups.add_argument("--card", required=True, help="the card to write or extend (JSON)")
+    groups.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
+    groups.add_argument("--epochs", type=positive_int, default=20)
+    add_cluster_arguments(groups)
     args = parser.parse_args(argv)
+    if args.command == "groups":
+        from crystal_course.reproduction import STUDY_CARD, card
+
+        def generate_groups_with(client):
+            generate_groups(args.path, GroupConfig.like(card(STUDY_CARD)["dataset"]),
+                            args.n_jobs, not args.no_progress, client,
+                            allow_other_files=args.allow_other_files)  # fmt: skip
+
+        run_generator(groups, args, generate_groups_with)
+        try:
+            written = group_card(args.path, args.card, tuple(args.seeds), args.epochs,
+                                 not args.no_progress)  # fmt: skip
+        except (ValueError, OSError) as error:
+            groups.error(str(error))
+        for run in written["runs"]:
+            print(f"seed {run['seed']}: top-1 {run['top1_by_split']['test_pristine']:.3f}")
+        return 0
     if args.command == "generate":
 
         def generate_with(client):

@@ -241,3 +241,53 @@ def powder_pattern(atoms: Atoms, q, bin_width: float = BIN_WIDTH) -> np.ndarray:
     """
     intensity = debye_intensity(atoms, q, bin_width)
     return intensity / intensity.max()
+
+
+def debye_peaks(atoms: Atoms, two_theta, wavelength: float = CU_K_ALPHA,
+                prominence: float = 0.02) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A cluster's powder pattern over ``two_theta`` (degrees) and the angles of its peaks.
+
+    Peaks are the local maxima that stand at least ``prominence`` (of the maximum)
+    above their surroundings (:func:`scipy.signal.find_peaks`).
+
+    Returns
+    -------
+    pattern : numpy.ndarray
+        :func:`powder_pattern` at each angle.
+    peaks : numpy.ndarray
+        2θ of each peak, degrees.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from scipy.signal import find_peaks
+
+    two_theta = np.asarray(two_theta, dtype=float)
+    pattern = powder_pattern(atoms, q_from_two_theta(two_theta, wavelength))
+    found, _ = find_peaks(pattern, prominence=prominence)
+    return pattern, two_theta[found]
+
+
+def bragg_peaks(cell: Atoms, two_theta_range=(30.0, 100.0), radiation: str = "CuKa1"):
+    """The Bragg peaks of a periodic crystal by pymatgen's ``XRDCalculator``, the field's
+    standard.
+
+    Returns
+    -------
+    pymatgen.analysis.diffraction.core.DiffractionPattern
+        ``.x`` the 2θ of each peak (degrees), ``.y`` its intensity (maximum 100),
+        ``.hkls`` its reflections.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from crystal_course.structures import check_atoms
+
+    check_atoms(cell)
+    return XRDCalculator(radiation).get_pattern(AseAtomsAdaptor.get_structure(cell),
+                                                two_theta_range=tuple(two_theta_range))  # fmt: skip

@@ -462,3 +462,43 @@ def unknown_rule(validation_scores_in, false_unknown: float = 0.05) -> UnknownRu
     if not 0 < false_unknown < 1:
         raise ValueError(f"false_unknown must be in (0, 1), got {false_unknown!r}")
     return UnknownRule(float(np.quantile(scores, 1 - false_unknown)), float(false_unknown))
+
+
+def unknown_summary(scores_in, scores_out: dict, threshold: float | None = None,
+                    seed: int = 0) -> dict:  # fmt: skip
+    """How well a score tells crystals of no known class from in-class ones.
+
+    Parameters
+    ----------
+    scores_in : array-like
+        Scores (e.g. predictive entropy, nats) of in-class test crystals.
+    scores_out : dict
+        ``{case: scores}`` of crystals of no known class, case by case.
+    threshold : float, optional
+        An "unknown" threshold chosen on validation data (:func:`unknown_rule`).
+    seed : int, default 0
+        Seeds the bootstrap of every :func:`auroc`.
+
+    Returns
+    -------
+    dict
+        ``"all"`` and each case: ``(auc, low, high)`` of :func:`auroc` against the
+        in-class scores (``"all"`` pools the cases); with a threshold also
+        ``"false unknown"`` (in-class crystals flagged) and ``"missed"`` (unknowns
+        not flagged), each an :class:`Accuracy` whose value is the rate.
+
+    Notes
+    -----
+    Introduced in Chapter 8.
+    """
+    import numpy as np
+
+    if not scores_out:
+        raise ValueError("scores_out must hold at least one case of crystals of no known class")
+    pooled = np.concatenate([np.asarray(v, dtype=float) for v in scores_out.values()])
+    row = {"all": auroc(scores_in, pooled, seed)}
+    row.update({case: auroc(scores_in, v, seed) for case, v in scores_out.items()})
+    if threshold is not None:
+        rule = UnknownRule(float(threshold), float("nan"))
+        row["false unknown"], row["missed"] = rule.error_rates(scores_in, pooled)
+    return row

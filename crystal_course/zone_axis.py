@@ -586,22 +586,44 @@ def _crystal(seed: int, group: int, parent: int, max_atoms: int):
     return random_crystal(group, rng, max_atoms=max_atoms)
 
 
+def crystallite(config: Config, split: str, cls: int, parent: int) -> Atoms:
+    """The crystallite of one crystal of a zone-axis dataset, as its patterns see it.
+
+    The random crystal of ``parent`` in space group ``config.space_groups[cls]``, in
+    its standard conventional cell (lengths in Å), cut to a sphere of about
+    ``config.n_atoms`` atoms (:func:`spherical_cluster`); a ``test_vacancies_*``
+    split removes its share of atoms with the dataset's seeds. Chapter 8 computes
+    the powder patterns of the same crystallites.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    from crystal_course.structures import add_vacancies, standard_conventional_cell
+
+    if split not in config.splits:
+        raise ValueError(f"split must be one of {', '.join(config.splits)}; got {split!r}")
+    group = config.space_groups[cls]
+    cell = _crystal(config.seed, group, parent, config.max_atoms)
+    cluster = spherical_cluster(standard_conventional_cell(cell), config.n_atoms)
+    if split.startswith("test_vacancies_"):
+        fraction = float(split.rsplit("_", 1)[1])
+        defect_rng = np.random.default_rng(
+            np.random.SeedSequence([config.seed, 7, config.splits.index(split), group, parent])
+        )
+        cluster = add_vacancies(cluster, fraction, defect_rng)
+    return cluster
+
+
 def _chunk(config: Config, split: str, keys: list[tuple[int, int]]) -> dict:
     from crystal_course.shaping import count_nodes
-    from crystal_course.structures import add_vacancies, crystal_system, standard_conventional_cell
+    from crystal_course.structures import crystal_system
 
     geometry = detector(config.n_pixels, config.q_max)
     raw, n_atoms = [], []
     for cls, parent in keys:
         group = config.space_groups[cls]
-        cell = _crystal(config.seed, group, parent, config.max_atoms)
-        cluster = spherical_cluster(standard_conventional_cell(cell), config.n_atoms)
-        if split.startswith("test_vacancies_"):
-            fraction = float(split.rsplit("_", 1)[1])
-            defect_rng = np.random.default_rng(
-                np.random.SeedSequence([config.seed, 7, config.splits.index(split), group, parent])
-            )
-            cluster = add_vacancies(cluster, fraction, defect_rng)
+        cluster = crystallite(config, split, cls, parent)
         axes = zone_axes(crystal_system(group), config.zone_axes)
         raw.append(patterns(cluster, geometry, as_cluster=True, axes=axes))
         n_atoms.append(len(cluster))

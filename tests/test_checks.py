@@ -413,3 +413,37 @@ def test_check_learning_slope_fits_the_last_half():
         checks.check_learning_slope(whole, curve)
     with pytest.raises(TypeError, match="placeholder"):
         checks.check_learning_slope(..., curve)
+
+
+def test_chapter_8_checkers(capsys):
+    from crystal_course import evaluation, uncertainty
+
+    two_theta = math.degrees(2 * math.asin(1.5406 / (2 * 3.615 / 2)))
+    assert checks.check_bragg_two_theta(two_theta) == pytest.approx(50.45, abs=0.05)
+    with pytest.raises(AssertionError, match="degrees"):
+        checks.check_bragg_two_theta(math.radians(two_theta))
+    card = evaluation.read_contest_card()
+    inside = np.concatenate(
+        [
+            card["entropy"]["soap_network"][s]
+            for s in evaluation.in_class_splits(card, "soap_network")
+        ]
+    )
+    out = np.asarray(card["unknown_entropy"]["soap_network"]["alpha-U (Cmcm)"])
+    pairs = ((out[:, None] > inside).sum() + 0.5 * (out[:, None] == inside).sum()) / (
+        out.size * inside.size)  # fmt: skip
+    assert checks.check_unknown_auroc(pairs) == pytest.approx(uncertainty.auroc(inside, out)[0])
+    with pytest.raises(AssertionError, match="tie as 1/2"):
+        checks.check_unknown_auroc(1 - pairs + 0.01)
+    levels = (0.1, 0.5, 0.9)
+    first, answers = checks.first_unknown_level(levels)
+    assert len(answers) == 3 and all(a.name is not None for a in answers)
+    if first is not None:  # the first flagged level, and none before it
+        assert answers[levels.index(first)].unknown
+        assert not any(a.unknown for a in answers[: levels.index(first)])
+    assert checks.check_first_unknown(first, levels) == first
+    wrong = 0.9 if first != 0.9 else 0.1
+    with pytest.raises(AssertionError, match="first_unknown"):
+        checks.check_first_unknown(wrong, levels)
+    with pytest.raises(TypeError, match="placeholder"):
+        checks.check_first_unknown(..., levels)

@@ -48,6 +48,7 @@ def test_every_classifier_answers_for_a_crystal_in_any_frame(files, capsys):
             assert answer["class"] == name
             assert 0 < answer["probability"] <= 1
             assert 0 <= answer["uncertainty"] <= np.log(7) + 1e-6
+            assert -1e-6 <= answer["mutual_information"] <= answer["uncertainty"] + 1e-3
             assert answer["unknown"] in (True, False)
 
 
@@ -83,4 +84,11 @@ def test_answers_flag_what_passes_the_threshold():
     assert [a.unknown for a in answers] == [False, True]
     assert answers[0].name == structures.CLASSES[0] and answers[0].probability == 1.0
     assert answers[1].uncertainty == pytest.approx(np.log(7), abs=1e-4)
+    # every pass agrees: all of the doubt is the crystal's, none the model's
+    assert answers[1].information == pytest.approx(0, abs=1e-4)
+    split = np.zeros((2, 1, 7))
+    split[0, 0, 0] = split[1, 0, 1] = 1  # two passes, two confident answers
+    disagree = classify.answers(split, threshold=None)[0]
+    assert disagree.information == pytest.approx(np.log(2), abs=1e-4)
+    assert disagree.uncertainty == pytest.approx(np.log(2), abs=1e-4)
     assert classify.answers(certain, threshold=None)[0].unknown is None

@@ -230,15 +230,20 @@ def test_invariant_contest_scores_every_classifier_on_the_same_crystals(tmp_path
     card = evaluation.contest_card(path, passes=3, per_case=1)
     contest = evaluation.contest_from_card(json.loads(json.dumps(card)))  # as read back
     assert card["thresholds"]["soap_network"] > 0
-    unknown = card["unknown_entropy"]
-    assert set(unknown["soap_network"]) == set(evaluation.UNKNOWN_CASES)
-    assert set(unknown["ziletti_cnn"]) == set(evaluation.UNKNOWN_CASES[:2])  # no cell, no answer
+    for key in ("unknown_entropy", "unknown_information"):
+        unknown = card[key]
+        assert set(unknown["soap_network"]) == set(evaluation.UNKNOWN_CASES)
+        # no cell, no answer from the 2018 pipeline
+        assert set(unknown["ziletti_cnn"]) == set(evaluation.UNKNOWN_CASES[:2])
     assert contest.splits == ("test_pristine", "test_standard", "test_vacancies_0.25",
                               "test_displacements_0.02")  # fmt: skip
     for (name, split), right in contest.correct.items():
         assert right.shape == (14,) and right.dtype == bool
         h = contest.entropy[name, split]
         assert h.shape == (14,) and (h >= 0).all() and (h <= np.log(7) + 1e-6).all()
+        information = contest.information[name, split]  # a part of the entropy
+        assert information.shape == (14,) and (information >= -1e-6).all()
+        assert (information <= h + 1e-3).all()
     # the orientation-free classifiers see the same pattern in both orientations
     for name in ("powder_cnn", "soap_network"):
         np.testing.assert_allclose(
@@ -287,3 +292,40 @@ def test_the_contest_command_answers_bad_input_in_one_line(tmp_path, capsys):
     assert stop.value.code == 2
     assert "none" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "card.json").exists()
+
+
+def test_the_unknown_table_reads_the_shipped_card():
+    from crystal_course import uncertainty
+
+    card = evaluation.read_contest_card()
+    assert evaluation.in_class_splits(card, "ziletti_cnn") == ("test_standard",)
+    assert "test_standard" not in evaluation.in_class_splits(card, "powder_cnn")
+    table = evaluation.unknown_table(card)
+    assert list(table.index) == list(evaluation.CONTEST_CLASSIFIERS)
+    row = table.attrs["rows"]["soap_network"]
+    inside = np.concatenate(
+        [
+            card["entropy"]["soap_network"][s]
+            for s in evaluation.in_class_splits(card, "soap_network")
+        ]
+    )
+    alpha_u = card["unknown_entropy"]["soap_network"]["alpha-U (Cmcm)"]
+    assert row["alpha-U (Cmcm)"] == uncertainty.auroc(inside, alpha_u)
+    flagged = int((inside > card["thresholds"]["soap_network"]).sum())
+    assert row["false unknown"].correct == flagged and row["false unknown"].n == len(inside)
+    assert table.loc["powder_cnn", "AUROC all"].count("[") == 1
+    # the liquid-like cluster has no cell: the 2018 pipeline gives it no score
+    assert "liquid-like Cu" not in table.attrs["rows"]["ziletti_cnn"]
+    rates = evaluation.flag_rates(card, "powder_cnn")
+    assert list(rates.index) == list(evaluation.in_class_splits(card, "powder_cnn"))
+    flagged_all = table.attrs["rows"]["powder_cnn"]["false unknown"]
+    assert sum(r.correct for r in rates) == flagged_all.correct
+    with pytest.raises(ValueError, match="score must be one of"):
+        evaluation.unknown_table(card, "variance")
+    with pytest.raises(ValueError, match="classifier must be one of"):
+        evaluation.in_class_splits(card, "mlp")
+    with pytest.raises(ValueError, match="expected the shipped card"):
+        evaluation.read_contest_card("other.json")
+    old = {k: v for k, v in card.items() if k not in ("information", "unknown_information")}
+    with pytest.raises(ValueError, match="rerun"):
+        evaluation.unknown_table(old, "information")

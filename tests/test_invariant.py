@@ -223,3 +223,63 @@ def test_a_saved_model_is_replaced_only_when_asked(tmp_path, capsys):
                         "--out", str(tmp_path)])  # fmt: skip
     assert stop.value.code == 2 and "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "soap_network.weights.h5").read_bytes() == b"trained before"
+
+
+@pytest.fixture(scope="module")
+def group_dataset(tmp_path_factory):
+    config = invariant.GroupConfig((221, 194, 12), 12, 2, vacancies=(0.2,), n_atoms=150, n_q=64)
+    return invariant.generate_groups(tmp_path_factory.mktemp("groups") / "g", config, n_jobs=1,
+                                     progress=False)  # fmt: skip
+
+
+def test_group_patterns_are_of_the_zone_axis_datasets_crystallites(group_dataset):
+    from crystal_course import dataset, powder, zone_axis
+
+    manifest = dataset.verify(group_dataset, kind="powder_groups")
+    config = invariant.GroupConfig(**manifest["parameters"])
+    assert config.splits == ("train", "test_pristine", "test_vacancies_0.2")
+    test = dataset.load(group_dataset, "test_pristine")
+    assert test.x.shape == (6, 64) and test.y.tolist() == [0, 0, 1, 1, 2, 2]
+    assert test.class_names == ("221 (cubic)", "194 (hexagonal)", "12 (monoclinic)")
+    crystal = zone_axis.crystallite(config.zone_axis(), "test_pristine", 1, 13)
+    np.testing.assert_allclose(test.x[3], powder.powder_pattern(crystal, config.q()), rtol=1e-5)
+    assert invariant.GroupConfig.like({**manifest["parameters"], "zone_axes": "distinct"},
+                                      n_q=64) == config  # fmt: skip
+    with pytest.raises(ValueError, match="lack space_groups"):
+        invariant.GroupConfig.like({"n_per_group": 3})
+    with pytest.raises(ValueError, match="n_q must be"):
+        invariant.GroupConfig((221, 194), 2, 1, n_q=4)
+
+
+def test_group_card_pairs_with_chapter_7_and_resumes(group_dataset, tmp_path):
+    import json
+
+    from crystal_course import reproduction, uncertainty
+
+    card_path = tmp_path / "card.json"
+    card = invariant.group_card(group_dataset, card_path, seeds=(0,), epochs=1, progress=False)
+    (run,) = card["runs"]
+    assert (run["inputs"], run["model"], run["n_groups"], run["seed"]) == (
+        "powder",
+        "powder_cnn",
+        3,
+        0,
+    )
+    assert run["y"]["test_pristine"] == [0, 0, 1, 1, 2, 2] and run["n_train"] == 36
+    assert set(run["predicted"]) == {"test_pristine", "test_vacancies_0.2"}
+    unknown = run["unknown"]
+    assert set(unknown["groups"]) == {str(g) for g in invariant.UNKNOWN_GROUPS}
+    assert len(unknown["validation"]) == 4 and len(unknown["test_pristine"]) == 6
+    summary = uncertainty.unknown_summary(unknown["test_pristine"], unknown["groups"],
+                                          unknown["threshold"])  # fmt: skip
+    assert 0 <= summary["all"][0] <= 1 and summary["missed"].n == 3 * 20
+    correct = reproduction.card_correct(card, "powder", "powder_cnn", n_groups=3)
+    assert correct.shape == (1, 6)
+    before = card_path.read_bytes()
+    invariant.group_card(group_dataset, card_path, seeds=(0,), epochs=1, progress=False)
+    assert card_path.read_bytes() == before  # the seed is in the card: nothing retrained
+    other = json.loads(before)
+    other["dataset"]["seed"] = 5
+    card_path.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="another dataset"):
+        invariant.group_card(group_dataset, card_path, seeds=(1,), epochs=1, progress=False)

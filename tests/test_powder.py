@@ -49,20 +49,15 @@ def test_a_turned_cluster_has_the_same_powder_pattern(rocksalt):
 
 
 def test_peaks_of_a_large_cluster_sit_at_pymatgens_bragg_angles():
-    from pymatgen.analysis.diffraction.xrd import XRDCalculator
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from scipy.signal import find_peaks
-
     cu = bulk("Cu", "fcc", a=3.615, cubic=True)
     two_theta = np.linspace(30, 100, 1400)
-    pattern = powder.powder_pattern(zone_axis.spherical_cluster(cu, 3000),
-                                    powder.q_from_two_theta(two_theta))  # fmt: skip
-    peaks, _ = find_peaks(pattern, prominence=0.02)
-    bragg = XRDCalculator("CuKa1").get_pattern(AseAtomsAdaptor.get_structure(cu),
-                                               two_theta_range=(30, 100))  # fmt: skip
+    pattern, peaks = powder.debye_peaks(zone_axis.spherical_cluster(cu, 3000), two_theta)
+    bragg = powder.bragg_peaks(cu, (30, 100))
     assert len(peaks) == len(bragg.x) == 5  # (111), (200), (220), (311), (222)
-    np.testing.assert_allclose(two_theta[peaks], bragg.x, atol=0.2)  # degrees
+    np.testing.assert_allclose(peaks, bragg.x, atol=0.2)  # degrees
     assert pattern.max() == 1
+    with pytest.raises(TypeError):
+        powder.bragg_peaks("Cu")
 
 
 def test_two_theta_and_q_convert_both_ways():

@@ -144,3 +144,17 @@ def test_unknown_rule_is_chosen_on_validation_and_scored_on_test():
     assert list(rule.flags([rule.threshold - 1, rule.threshold + 1])) == [False, True]
     with pytest.raises(ValueError, match="false_unknown"):
         uncertainty.unknown_rule([0.1, 0.2, 0.3], false_unknown=1.5)
+
+
+def test_unknown_summary_scores_each_case_and_the_threshold():
+    inside = np.linspace(0, 1, 50)
+    outside = {"far": np.linspace(2, 3, 10), "mixed": np.linspace(0.5, 1.5, 10)}
+    row = uncertainty.unknown_summary(inside, outside, threshold=1.0)
+    assert row["far"] == (1.0, 1.0, 1.0)  # separated perfectly
+    assert 0.5 < row["mixed"][0] < 1 and row["mixed"][1] <= row["mixed"][0] <= row["mixed"][2]
+    assert row["far"][0] > row["all"][0] > row["mixed"][0]
+    assert row["false unknown"].correct == 0 and row["false unknown"].n == 50
+    assert row["missed"].correct == 5 and row["missed"].n == 20  # 0.5..1.0 are not above 1
+    assert "false unknown" not in uncertainty.unknown_summary(inside, outside)
+    with pytest.raises(ValueError, match="at least one case"):
+        uncertainty.unknown_summary(inside, {})

@@ -181,6 +181,13 @@ def test_dataset_round_trip_and_resume(tmp_path):
     (path / name).unlink()
     zone_axis.generate(path, config, n_jobs=1, progress=False)
     assert (path / name).read_bytes() == before  # resumed to the same bytes
+    # the stored crystals are the crystallites a powder pattern can be taken of
+    for split, data in (("train", train), ("test_vacancies_0.1", holes)):
+        sizes = [len(zone_axis.crystallite(config, split, c, p))
+                 for c, p in config.parents(split)]  # fmt: skip
+        assert sizes == data.meta["n_atoms"].tolist()
+    with pytest.raises(ValueError, match="split must be one of train"):
+        zone_axis.crystallite(config, "validation", 0, 0)
     with pytest.raises(ValueError, match="distinct"):
         zone_axis.Config((221, 221), 2, 1)
     with pytest.raises(ValueError, match="q_max"):
