@@ -375,7 +375,9 @@ def load(weights_path: str | os.PathLike, verify: bool = True) -> keras.Model:
     except Exception as err:
         raise RuntimeError(f"cannot load {where}: {err}") from err
     if check:
-        got = model.predict(self_check_input(model, len(check)), verbose=0)
+        # a call, not model.predict: each predict of a new model traces a new function,
+        # and TensorFlow warns about retracing after a few loads
+        got = np.asarray(model(self_check_input(model, len(check)), training=False))
         if not np.allclose(got, np.asarray(check), **SELF_CHECK_TOLERANCE):
             raise RuntimeError(
                 f"loaded {where}, but it does not reproduce the outputs recorded in "

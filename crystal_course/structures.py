@@ -813,6 +813,8 @@ def build_prototype(
 def random_rotation(atoms: Atoms, rng: np.random.Generator | int | None = None) -> Atoms:
     """The structure (positions and cell) rotated by a uniformly random rotation.
 
+    A finite cluster (a cell of rank below 3) has its positions rotated directly.
+
     Notes
     -----
     Introduced in Chapter 2.
@@ -820,6 +822,10 @@ def random_rotation(atoms: Atoms, rng: np.random.Generator | int | None = None) 
     check_atoms(atoms)
     matrix = Rotation.random(random_state=_as_rng(rng)).as_matrix()
     rotated = atoms.copy()
+    if atoms.cell.rank < 3:  # no cell to carry the atoms along
+        rotated.positions = atoms.positions @ matrix.T
+        rotated.set_cell(np.array(atoms.cell) @ matrix.T)
+        return rotated
     rotated.set_cell(np.array(atoms.cell) @ matrix.T, scale_atoms=True)
     return rotated
 

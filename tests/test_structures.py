@@ -210,6 +210,16 @@ def test_rotation_then_standardisation_restores_the_canonical_orientation():
     np.testing.assert_allclose(fingerprint(a), fingerprint(b), atol=1e-5)
 
 
+def test_a_finite_cluster_turns_too():
+    cluster = supercell(build_prototype(225, "Al"), 32)
+    cluster.set_cell(np.zeros((3, 3)))
+    cluster.pbc = False
+    turned = random_rotation(cluster, 4)
+    assert np.abs(turned.positions - cluster.positions).max() > 1.0  # it moved
+    np.testing.assert_allclose(np.linalg.norm(turned.positions, axis=1),
+                               np.linalg.norm(cluster.positions, axis=1), atol=1e-10)  # fmt: skip
+
+
 def test_vacancies_remove_the_right_number_of_existing_atoms():
     atoms = supercell(build_prototype(225, "Al"), 256)
     damaged = add_vacancies(atoms, 0.25, np.random.default_rng(1))
