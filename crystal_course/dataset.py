@@ -207,6 +207,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_card(name: str, shipped: tuple[str, ...]) -> dict:
+    """A results card shipped in ``crystal_course/data``, by file name.
+
+    Parameters
+    ----------
+    name : str
+        The card's file name.
+    shipped : tuple of str
+        The names the caller accepts; another name is refused with a message naming them.
+
+    Notes
+    -----
+    Introduced in Chapter 6; the reader of every shipped card.
+    """
+    from importlib import resources
+
+    if name not in shipped:
+        raise ValueError(f"expected one of the shipped cards {', '.join(map(repr, shipped))}, "
+                         f"got {name!r}")  # fmt: skip
+    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+
+
 def _write_atomic(path: Path, write) -> None:
     """Write through ``write(handle)`` into a temporary file, then rename onto ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -1081,12 +1081,9 @@ def read_contest_card(name: str = CONTEST_CARD) -> dict:
     -----
     Introduced in Chapter 8.
     """
-    import json
-    from importlib import resources
+    from crystal_course.dataset import read_card
 
-    if name != CONTEST_CARD:
-        raise ValueError(f"expected the shipped card {CONTEST_CARD!r}, got {name!r}")
-    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+    return read_card(name, (CONTEST_CARD,))
 
 
 def in_class_splits(card: dict, classifier: str) -> tuple[str, ...]:

@@ -859,12 +859,9 @@ def read_group_card(name: str = GROUP_CARD) -> dict:
     -----
     Introduced in Chapter 8.
     """
-    import json
-    from importlib import resources
+    from crystal_course.dataset import read_card
 
-    if name != GROUP_CARD:
-        raise ValueError(f"expected the shipped card {GROUP_CARD!r}, got {name!r}")
-    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+    return read_card(name, (GROUP_CARD,))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -635,12 +635,9 @@ def card(name: str = CARD) -> dict:
     -----
     Introduced in Chapter 6.
     """
-    from importlib import resources
+    from crystal_course.dataset import read_card
 
-    if name not in (CARD, STUDY_CARD):
-        raise ValueError(f"expected one of the shipped cards {CARD!r} or {STUDY_CARD!r}, "
-                         f"got {name!r}")  # fmt: skip
-    return json.loads(resources.files("crystal_course").joinpath("data", name).read_text())
+    return read_card(name, (CARD, STUDY_CARD))
 
 
 def plan_progress(card: dict, plan=STUDY_PLAN, groups: tuple[int, ...] = (8, 20)):

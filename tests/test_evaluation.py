@@ -324,7 +324,7 @@ def test_the_unknown_table_reads_the_shipped_card():
         evaluation.unknown_table(card, "variance")
     with pytest.raises(ValueError, match="classifier must be one of"):
         evaluation.in_class_splits(card, "mlp")
-    with pytest.raises(ValueError, match="expected the shipped card"):
+    with pytest.raises(ValueError, match="expected one of the shipped cards"):
         evaluation.read_contest_card("other.json")
     old = {k: v for k, v in card.items() if k not in ("information", "unknown_information")}
     with pytest.raises(ValueError, match="rerun"):

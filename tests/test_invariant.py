@@ -283,3 +283,18 @@ def test_group_card_pairs_with_chapter_7_and_resumes(group_dataset, tmp_path):
     card_path.write_text(json.dumps(other))
     with pytest.raises(ValueError, match="another dataset"):
         invariant.group_card(group_dataset, card_path, seeds=(1,), epochs=1, progress=False)
+
+
+def test_the_shipped_group_card_holds_chapter_7s_test_crystals():
+    from crystal_course import reproduction
+
+    card = invariant.read_group_card()
+    study = reproduction.card(reproduction.STUDY_CARD)
+    spots = [r for r in study["runs"] if (r["n_groups"], r["inputs"]) == (20, "spots")]
+    assert sorted(r["seed"] for r in card["runs"]) == [0, 1, 2]
+    for run in card["runs"]:
+        assert run["y"] == spots[0]["y"]  # the same crystals, row for row, split by split
+    parameters = {k: v for k, v in card["dataset"].items() if k not in ("name", "format", "n_q")}
+    assert all(study["dataset"][k] == v for k, v in parameters.items())
+    with pytest.raises(ValueError, match="expected one of the shipped cards"):
+        invariant.read_group_card("zone_axis_400.json")
