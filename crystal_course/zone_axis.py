@@ -683,15 +683,18 @@ def generate(
                                  n_jobs, progress, client, allow_other_files)  # fmt: skip
 
 
-def default_path(settings) -> Path:
-    """Where Chapter 6 keeps its dataset: mode, seed and format in the folder name.
+def default_path(settings, n_groups: int) -> Path:
+    """Where Chapter 6 keeps its dataset: mode, number of groups, seed and format in the
+    folder name, so that datasets of other sizes never meet in one folder.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
+    if isinstance(n_groups, bool) or not isinstance(n_groups, Integral) or n_groups < 2:
+        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}")
     return Path(settings.data_dir) / (
-        f"zone-axis-{settings.mode}-seed{settings.seed}-format{FORMAT_VERSION}"
+        f"zone-axis-{settings.mode}-{n_groups}groups-seed{settings.seed}-format{FORMAT_VERSION}"
     )
 
 

@@ -216,8 +216,16 @@ def test_zone_axis_settings_per_mode(monkeypatch):
     monkeypatch.setenv("CRYSTAL_COURSE_MODE", "full")
     full = config.zone_axis_settings()
     assert set(quick.sets) <= set(full.sets) <= set(structures.SPACE_GROUP_SETS)
+    for zone in (quick, full):  # every training set is a subset of the dataset's
+        assert max(zone.sets) <= zone.dataset_groups in structures.SPACE_GROUP_SETS
     assert quick.n_pixels >= 64  # a lattice, not a handful of spots
     assert full.mc_passes == 500
+    # a dataset of another size never lands in the folder of this one
+    settings = config.settings()
+    assert zone_axis.default_path(settings, 8) != zone_axis.default_path(settings, 20)
+    assert "-8groups-" in zone_axis.default_path(settings, 8).name
+    with pytest.raises(ValueError, match="n_groups must be"):
+        zone_axis.default_path(settings, 1)
 
 
 def test_nearest_other_is_never_the_image_itself():
