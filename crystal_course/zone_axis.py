@@ -577,13 +577,93 @@ class Config:
         return [(c, i) for c in range(len(self.space_groups)) for i in indices]
 
 
+CRYSTAL_TABLE = "zone_axis_crystals.npz"
+"""The crystals of Chapter 6's quick dataset as pyxtal drew them (in
+``crystal_course/data``; :func:`write_crystal_table`): drawing one takes pyxtal about a
+tenth of a second, most of the quick dataset's time, and the table makes every stack
+build the same quick dataset whatever its pyxtal version."""
+
+
+@lru_cache(maxsize=1)
+def _crystal_table() -> dict:
+    from importlib import resources
+
+    source = resources.files("crystal_course").joinpath("data", CRYSTAL_TABLE)
+    if not source.is_file():
+        return {}
+    with source.open("rb") as handle, np.load(handle) as table:
+        keys, offsets = table["keys"], table["offsets"]
+        numbers, positions, cells = table["numbers"], table["positions"], table["cells"]
+        return {tuple(int(k) for k in key): (numbers[a:b], positions[a:b], cells[i])
+                for i, (key, a, b) in enumerate(zip(keys, offsets[:-1], offsets[1:],
+                                                    strict=True))}  # fmt: skip
+
+
 @lru_cache(maxsize=4096)
 def _crystal(seed: int, group: int, parent: int, max_atoms: int):
-    """The random crystal of one parent; cached because every test split reuses it."""
+    """The random crystal of one parent; cached because every test split reuses it.
+
+    Read from :data:`CRYSTAL_TABLE` when the table holds it, else drawn by pyxtal
+    (:func:`crystal_course.structures.random_crystal`).
+    """
+    from crystal_course.structures import random_crystal
+
+    stored = _crystal_table().get((seed, group, parent, max_atoms))
+    if stored is not None:
+        numbers, positions, cell = stored
+        return Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 6, group, parent]))
+    return random_crystal(group, rng, max_atoms=max_atoms)
+
+
+def draw_crystal(seed: int, group: int, parent: int, max_atoms: int = 24) -> Atoms:
+    """The random crystal of one parent of a zone-axis dataset, drawn by pyxtal now.
+
+    Notes
+    -----
+    Introduced in Chapter 6; :func:`write_crystal_table` stores such draws.
+    """
     from crystal_course.structures import random_crystal
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 6, group, parent]))
     return random_crystal(group, rng, max_atoms=max_atoms)
+
+
+def write_crystal_table(path, config: Config, n_jobs: int = 1) -> Path:
+    """Draw every crystal of a zone-axis dataset and store them as :data:`CRYSTAL_TABLE` is.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file to write (atomically).
+    config : Config
+        The dataset whose crystals (every parent of every split) to draw.
+    n_jobs : int, default 1
+        Worker processes.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from crystal_course.dataset import _write_atomic
+
+    keys = sorted({(config.seed, config.space_groups[c], p, config.max_atoms)
+                   for split in config.splits for c, p in config.parents(split)})  # fmt: skip
+    with ProcessPoolExecutor(n_jobs) as pool:
+        crystals = list(pool.map(draw_crystal, *zip(*keys, strict=True)))
+    sizes = [len(c) for c in crystals]
+    arrays = {
+        "keys": np.array(keys, dtype=np.int64),
+        "offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        "numbers": np.concatenate([c.numbers for c in crystals]).astype(np.int64),
+        "positions": np.concatenate([c.positions for c in crystals]),
+        "cells": np.stack([np.array(c.cell) for c in crystals]),
+    }
+    path = Path(path)
+    _write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
+    return path
 
 
 def crystallite(config: Config, split: str, cls: int, parent: int) -> Atoms:

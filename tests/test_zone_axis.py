@@ -278,3 +278,24 @@ def test_view_similarity_finds_equivalent_zones():
         zone_axis.view_similarity(distinct[..., :2])
     with pytest.raises(ValueError, match="all zero"):
         zone_axis.view_similarity(np.zeros((8, 8, 3)))
+
+
+def test_the_shipped_crystal_table_holds_pyxtals_own_draws():
+    table = zone_axis._crystal_table()
+    keys = sorted(table)
+    assert len(keys) == 20 * 40  # Chapter 6's quick dataset: 20 groups, 32 + 8 parents
+    for key in (keys[0], keys[len(keys) // 2], keys[-1]):
+        stored, drawn = zone_axis._crystal(*key), zone_axis.draw_crystal(*key)
+        assert stored.get_chemical_formula() == drawn.get_chemical_formula()
+        np.testing.assert_array_equal(stored.positions, drawn.positions)
+        np.testing.assert_array_equal(np.array(stored.cell), np.array(drawn.cell))
+        assert stored.pbc.all()
+
+
+def test_a_crystal_table_round_trips(tmp_path):
+    config = zone_axis.Config((221, 229), 1, 1, vacancies=(0.1,))
+    path = zone_axis.write_crystal_table(tmp_path / "t.npz", config)
+    with np.load(path) as table:
+        assert table["keys"].tolist() == [[0, 221, 0, 24], [0, 221, 1, 24], [0, 229, 0, 24],
+                                          [0, 229, 1, 24]]  # fmt: skip
+        assert table["offsets"][-1] == len(table["numbers"]) == len(table["positions"])
