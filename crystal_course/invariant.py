@@ -813,7 +813,8 @@ GROUP_CARD = "group_powder.json"
 """Chapter 8's card of the powder CNN on the 20 groups (in ``crystal_course/data``)."""
 
 
-def group_card(path, card_path, seeds=(0, 1, 2), epochs: int = 20, progress: bool = True) -> dict:
+def group_card(path, card_path, seeds=(0, 1, 2), epochs: int = 20, progress: bool = True,
+               unknown_per_group: int = 20, passes: int = MC_PASSES) -> dict:  # fmt: skip
     """Train :func:`train_group_classifier` for each seed not yet in the card; resumable.
 
     The card (JSON) is rewritten atomically after every seed, so an interrupted run
@@ -844,8 +845,9 @@ def group_card(path, card_path, seeds=(0, 1, 2), epochs: int = 20, progress: boo
             continue
         if progress:
             print(f"training the powder CNN on {path}, seed {seed}", flush=True)
-        card["runs"] = sorted([*card["runs"], train_group_classifier(path, seed, epochs)],
-                              key=lambda r: r["seed"])  # fmt: skip
+        run = train_group_classifier(path, seed, epochs, unknown_per_group=unknown_per_group,
+                                     passes=passes)  # fmt: skip
+        card["runs"] = sorted([*card["runs"], run], key=lambda r: r["seed"])
         card["versions"] = {"crystal_course": __version__}
         text = (json.dumps(card, indent=1, sort_keys=True) + "\n").encode()
         dataset._write_atomic(card_path, lambda handle, text=text: handle.write(text))
