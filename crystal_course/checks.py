@@ -1122,8 +1122,10 @@ def check_first_unknown(first_unknown, levels=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
         raise TypeError("first_unknown: replace the `...` placeholder with a level or None")
     value = None if first_unknown is None else _as_number(first_unknown, "first_unknown")
     expected, _ = first_unknown_level(levels)
-    if value != expected and not (value is not None and expected is not None
-                                  and math.isclose(value, expected)):  # fmt: skip
+    same = (
+        value is None if expected is None else (value is not None and math.isclose(value, expected))
+    )
+    if not same:
         hint = ("damage the same sphere at each level with np.random.default_rng(0), classify "
                 "all levels in one classify.classify call and read answer.unknown of "
                 "'powder_cnn'; None if no level is flagged")  # fmt: skip

@@ -1109,11 +1109,10 @@ def in_class_splits(card: dict, classifier: str) -> tuple[str, ...]:
 def _card_scores(card: dict, score: str) -> tuple[dict, dict]:
     if score not in SCORES:
         raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
-    key = {"entropy": "entropy", "information": "information"}[score]
-    if key not in card:
+    if score not in card:  # the card's keys are the scores' names
         raise ValueError(f"the card holds no {score!r}: rerun `python -m "
                          "crystal_course.evaluation invariant-contest`")  # fmt: skip
-    return card[key], card[f"unknown_{key}"]
+    return card[score], card[f"unknown_{score}"]
 
 
 def unknown_table(card: dict, score: str = "entropy", seed: int = 0):

@@ -777,7 +777,8 @@ def train_group_classifier(path, seed: int = 0, epochs: int = 20, batch_size: in
                              strategy=None)  # fmt: skip
     seconds = time.perf_counter() - start
     _, held = training.split_indices(len(x), 0.1, seed)
-    rule = unknown_rule(entropies(model, x[held], passes, seed), FALSE_UNKNOWN)
+    validation_entropy = entropies(model, x[held], passes, seed)
+    rule = unknown_rule(validation_entropy, FALSE_UNKNOWN)
     predicted, truth = {}, {}
     for split in manifest["splits"][1:]:
         test = dataset.load(path, split)
@@ -802,7 +803,7 @@ def train_group_classifier(path, seed: int = 0, epochs: int = 20, batch_size: in
         "top1_by_split": {s: float(np.mean(np.equal(predicted[s], truth[s]))) for s in truth},
         "unknown": {"score": "predictive_entropy", "passes": passes,
                     "threshold": rule.threshold, "false_unknown": rule.false_unknown,
-                    "validation": rounded(entropies(model, x[held], passes, seed)),
+                    "validation": rounded(validation_entropy),
                     "test_pristine": rounded(entropies(model, pristine, passes, seed)),
                     "groups": {str(g): rounded(entropies(model, u[..., None], passes, seed))
                                for g, u in unknowns.items()}},
