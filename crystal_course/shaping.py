@@ -109,37 +109,45 @@ def node_pairs(centres: np.ndarray, factor: float = 1.7, min_separation: float =
 
 
 def _rasterise(
-    a: np.ndarray, b: np.ndarray, value: np.ndarray, half: np.ndarray, n: int
+    a: np.ndarray,
+    b: np.ndarray,
+    value: np.ndarray,
+    half: np.ndarray,
+    n: int,
+    image: np.ndarray | None = None,
+    n_images: int = 1,
 ) -> np.ndarray:
-    """Anti-aliased segments ``a -> b`` (pixels, ``(row, col)``) on an ``n x n`` image.
+    """Anti-aliased segments ``a -> b`` (pixels, ``(row, col)``) on ``n x n`` images.
 
-    Vectorised over all segments at once: points every pixel along each
-    segment, a square stencil of candidate pixels around each point, the exact
-    distance of each candidate to its segment, and ``np.maximum.at``.
+    Vectorised over all segments (of all images) at once: every pixel of each
+    segment's bounding box, widened by its half-width and half a pixel (no pixel
+    outside can be lit), the exact distance of each to its segment, and
+    ``np.maximum.at``. Segment ``s`` is drawn on image ``image[s]`` (default: all
+    on one image); returns ``(n_images, n, n)`` float32.
     """
+    image = np.zeros(len(a), dtype=np.int64) if image is None else np.asarray(image)
     a = a.astype(np.float32)
     ab = (b - a).astype(np.float32)
-    length = np.sqrt((ab**2).sum(axis=1))
-    counts = np.ceil(length).astype(np.int64) + 1  # points <= 1 pixel apart
+    a0, a1, ab0, ab1 = a[:, 0], a[:, 1], ab[:, 0], ab[:, 1]
+    reach = half.astype(np.float64) + 0.5
+    low = np.floor(np.minimum(a, a + ab) - reach[:, None]).astype(np.int64).clip(0, n - 1)
+    high = np.ceil(np.maximum(a, a + ab) + reach[:, None]).astype(np.int64).clip(0, n - 1)
+    height, width = (high - low + 1).T
+    counts = height * width
     line = np.repeat(np.arange(len(a)), counts)
-    first = np.cumsum(counts) - counts
-    t = (np.arange(len(line)) - first[line]) / np.maximum(counts[line] - 1, 1)
-    points = a[line] + t[:, None].astype(np.float32) * ab[line]
-    radius = int(np.ceil(half.max() + 1.0))
-    offsets = np.indices((2 * radius + 1, 2 * radius + 1)).reshape(2, -1).T - radius
-    pixels = np.rint(points)[:, None, :].astype(np.int64) + offsets[None]  # (S, K, 2)
-    line = np.broadcast_to(line[:, None], pixels.shape[:2]).ravel()
-    pixels = pixels.reshape(-1, 2)
-    inside = ((pixels >= 0) & (pixels < n)).all(axis=1)
-    pixels, line = pixels[inside], line[inside]
-    ap = pixels.astype(np.float32) - a[line]
-    seg = ab[line]
-    tt = np.clip((ap * seg).sum(axis=1) / np.maximum((seg**2).sum(axis=1), 1e-12), 0, 1)
-    d = np.sqrt(((ap - tt[:, None] * seg) ** 2).sum(axis=1))
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = low[line, 0] + k // width[line]
+    col = low[line, 1] + k % width[line]
+    p0 = row.astype(np.float32) - a0[line]
+    p1 = col.astype(np.float32) - a1[line]
+    s0, s1 = ab0[line], ab1[line]
+    tt = np.clip((p0 * s0 + p1 * s1) / np.maximum(s0 * s0 + s1 * s1, 1e-12), 0, 1)
+    d0, d1 = p0 - tt * s0, p1 - tt * s1
+    d = np.sqrt(d0 * d0 + d1 * d1)
     level = np.clip(half[line] + 0.5 - d, 0, 1) * value[line]
-    image = np.zeros(n * n, dtype=np.float32)
-    np.maximum.at(image, pixels[:, 0] * n + pixels[:, 1], level)
-    return image.reshape(n, n)
+    out = np.zeros(n_images * n * n, dtype=np.float32)
+    np.maximum.at(out, (image[line] * n + row) * n + col, level)
+    return out.reshape(n_images, n, n)
 
 
 SHAPING_BACKGROUNDS = ("raw", "nodes")
@@ -211,30 +219,59 @@ def shape_pattern(
     -----
     Introduced in Chapter 6.
     """
+    image = _pattern(pattern)
+    lines = _shape_images(image[None], threshold, factor, min_separation, width, background,
+                          brightness)  # fmt: skip
+    return lines[0]
+
+
+def _shape_images(images, threshold, factor, min_separation, width, background, brightness,
+                  block: int = 128) -> np.ndarray:  # fmt: skip
+    """:func:`shape_pattern` of ``(N, n, n)`` checked float32 images, rasterised in blocks."""
     if background not in SHAPING_BACKGROUNDS:
         raise ValueError(f"background must be one of {SHAPING_BACKGROUNDS}, got {background!r}")
-    image = _pattern(pattern)
-    n = image.shape[0]
+    n = images.shape[-1]
     min_separation = 2.0 * n / 64 if min_separation is None else min_separation
-    centres, sizes = find_nodes(image, threshold)
-    if background == "nodes":
-        image = np.where(image >= threshold, image, 0).astype(np.float32)
-    pairs = node_pairs(centres, factor, min_separation)
-    if not len(pairs):
-        return image
-    weight = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) / (2.0 * sizes.max())
-    value = (255 * brightness * weight).astype(np.float32)
-    half = (width * (0.5 + weight)).astype(np.float32)
-    lines = _rasterise(centres[pairs[:, 0]], centres[pairs[:, 1]], value, half, n)
-    if background == "nodes":
-        return np.maximum(lines, image)
-    return np.minimum(image + lines, 255).astype(np.float32)
+    out = np.empty(images.shape, dtype=np.float32)
+    for start in range(0, len(images), block):
+        chunk = images[start : start + block]
+        segments = []
+        for k, image in enumerate(chunk):
+            centres, sizes = find_nodes(image, threshold)
+            pairs = node_pairs(centres, factor, min_separation)
+            if len(pairs):
+                weight = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) / (2.0 * sizes.max())
+                segments.append((centres[pairs[:, 0]], centres[pairs[:, 1]],
+                                 (255 * brightness * weight).astype(np.float32),
+                                 (width * (0.5 + weight)).astype(np.float32),
+                                 np.full(len(pairs), k)))  # fmt: skip
+        if segments:
+            a, b, value, half, which = (np.concatenate(x) for x in zip(*segments, strict=True))
+            lines = _rasterise(a, b, value, half, n, which, len(chunk))
+        else:
+            lines = np.zeros(chunk.shape, dtype=np.float32)
+        if background == "nodes":
+            out[start : start + block] = np.maximum(lines, np.where(chunk >= threshold, chunk, 0))
+        else:
+            out[start : start + block] = np.minimum(chunk + lines, 255)
+    return out
 
 
-def shape_patterns(patterns: np.ndarray, background: str = "raw", **kwargs) -> np.ndarray:
+def shape_patterns(
+    patterns: np.ndarray,
+    background: str = "raw",
+    threshold: float = 50,
+    factor: float = 1.7,
+    min_separation: float | None = None,
+    width: float = 1.0,
+    brightness: float = 1.0,
+) -> np.ndarray:
     """:func:`shape_pattern` of every channel of ``(n, n, C)`` or ``(N, n, n, C)`` patterns.
 
-    Returns float32 of the same shape. ``kwargs`` go to :func:`shape_pattern`.
+    Returns float32 of the same shape; the parameters are those of
+    :func:`shape_pattern`. The lines of many patterns are rasterised together, so
+    this is several times faster than a loop over :func:`shape_pattern`, with the
+    same result.
 
     Notes
     -----
@@ -244,10 +281,13 @@ def shape_patterns(patterns: np.ndarray, background: str = "raw", **kwargs) -> n
     if patterns.ndim not in (3, 4):
         raise ValueError(f"patterns must be (n, n, C) or (N, n, n, C), got shape {patterns.shape}")
     flat = np.moveaxis(patterns.reshape(-1, *patterns.shape[-3:]), -1, 1)  # (N, C, n, n)
-    out = np.empty(flat.shape, dtype=np.float32)
-    for index in np.ndindex(flat.shape[:2]):
-        out[index] = shape_pattern(flat[index], background=background, **kwargs)
-    return np.moveaxis(out, 1, -1).reshape(patterns.shape)
+    images = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, *flat.shape[-2:])
+    if images.shape[-1] != images.shape[-2] or images.shape[-1] < 4:
+        raise ValueError(f"patterns must be square images (n, n, C), got shape {patterns.shape}")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 255:
+        raise ValueError("patterns must hold finite intensities in [0, 255] (8-bit scale)")
+    out = _shape_images(images, threshold, factor, min_separation, width, background, brightness)
+    return np.moveaxis(out.reshape(flat.shape), 1, -1).reshape(patterns.shape)
 
 
 LINE_COLOURS = ("red", "green", "blue")

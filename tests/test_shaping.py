@@ -123,6 +123,38 @@ def test_count_nodes_and_shape_patterns_over_a_batch():
         shaping.shape_patterns(np.zeros((4, 4)))
 
 
+def _random_spots(rng, n=32):
+    """A pattern of 4-12 round spots of random size and brightness, some at the edges."""
+    rows, cols = np.mgrid[0:n, 0:n]
+    image = np.zeros((n, n), np.float32)
+    for _ in range(rng.integers(4, 13)):
+        y, x = rng.uniform(-1, n, 2)
+        size, peak = rng.uniform(0.5, 3), rng.uniform(40, 255)
+        image = np.maximum(image, peak * np.exp(-((rows - y) ** 2 + (cols - x) ** 2) / size))
+    return image
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"background": "nodes", "threshold": 30},
+        {"factor": 1.9, "width": 0.6, "brightness": 0.5},
+    ],
+)
+def test_a_batch_is_shaped_as_each_pattern_alone(kwargs):
+    # 60 crystals x 3 patterns: the lines of many patterns are drawn in one pass, in
+    # blocks, and every pixel must be what the pattern alone would give.
+    rng = np.random.default_rng(7)
+    batch = np.stack([np.stack([_random_spots(rng) for _ in range(3)], axis=-1)
+                      for _ in range(60)])  # fmt: skip
+    shaped = shaping.shape_patterns(batch, **kwargs)
+    alone = np.stack([np.stack([shaping.shape_pattern(item[..., k], **kwargs) for k in range(3)],
+                               axis=-1) for item in batch])  # fmt: skip
+    np.testing.assert_array_equal(shaped, alone)
+    assert (shaped > batch).mean() > 0.05  # lines were drawn
+
+
 def test_msdn_batch_norm_is_a_switch():
     kinds = lambda m: {type(x).__name__ for x in m.get_layer("densenet_trunk").layers}  # noqa: E731
     plain = models.msdn((32, 32, 1), 4, blocks=(2,), growth=4, stem_filters=8, batch_norm=False)
