@@ -606,14 +606,11 @@ def _crystal(seed: int, group: int, parent: int, max_atoms: int):
     Read from :data:`CRYSTAL_TABLE` when the table holds it, else drawn by pyxtal
     (:func:`crystal_course.structures.random_crystal`).
     """
-    from crystal_course.structures import random_crystal
-
     stored = _crystal_table().get((seed, group, parent, max_atoms))
     if stored is not None:
         numbers, positions, cell = stored
         return Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 6, group, parent]))
-    return random_crystal(group, rng, max_atoms=max_atoms)
+    return draw_crystal(seed, group, parent, max_atoms)
 
 
 def draw_crystal(seed: int, group: int, parent: int, max_atoms: int = 24) -> Atoms:
