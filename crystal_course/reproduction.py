@@ -1046,7 +1046,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ``train DATASET --card CARD`` (a dataset of ``python -m crystal_course.zone_axis
     generate``) trains every method x seed: first on the smaller set (``--transfer-from``,
-    recorded too), then on ``--groups`` starting from those weights. The card
+    recorded too), then on ``--groups`` starting from those weights (``--no-transfer``:
+    on ``--groups`` alone, from scratch). The card
     is rewritten atomically after every model and a rerun skips the runs it
     holds; a run in progress keeps its per-epoch history and a backup of its
     weights in :func:`run_folder` (both stages, until the second is in the card),
@@ -1068,6 +1069,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--groups", type=int, choices=sorted(SPACE_GROUP_SETS), default=20)
     run.add_argument("--transfer-from", type=int, choices=sorted(SPACE_GROUP_SETS), default=8,
                      help="train on this smaller set first and start from its weights")  # fmt: skip
+    run.add_argument("--no-transfer", action="store_true",
+                     help="train on --groups alone, from scratch")  # fmt: skip
     run.add_argument("--methods", type=_method, nargs="+", default=list(MAIN_METHODS),
                      help="INPUT+MODEL, e.g. spots+cnn shaped+msdn")  # fmt: skip
     run.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0])
@@ -1083,7 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-batch-norm", action="store_true",
                      help="the paper's dense layers (conv, ReLU, dropout) in the MSDN")  # fmt: skip
     args = parser.parse_args(argv)
-    if not args.transfer_from < args.groups:
+    if not args.no_transfer and not args.transfer_from < args.groups:
         parser.error(f"--transfer-from {args.transfer_from} must be smaller than --groups")
     try:
         recipe = Recipe(args.epochs, args.batch_size, args.learning_rate,
@@ -1118,7 +1121,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.groups} groups, {inputs}+{model}, seed {seed}: in the card already")
                 continue
             source, folders = None, []  # the smaller set first (recorded too), then transfer
-            for n_groups in (args.transfer_from, args.groups):
+            stages = (args.groups,) if args.no_transfer else (args.transfer_from, args.groups)
+            for n_groups in stages:
                 folder = run_folder(card_path, (n_groups, inputs, model, seed, recipe.variant))
                 folders.append(folder)
                 source, result = experiment(args.dataset, inputs, model,

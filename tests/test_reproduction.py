@@ -166,6 +166,15 @@ def test_command_line_writes_a_card_and_resumes(tiny, tmp_path, monkeypatch, cap
             reproduction.main(argv + bad)
         assert stop.value.code == 2
     assert "INPUT+MODEL" in capsys.readouterr().err
+    alone = tmp_path / "alone.json"  # one stage, from scratch
+    argv = ["train", str(tiny), "--card", str(alone), "--groups", "2", "--no-transfer",
+            "--epochs", "1", "--methods", "spots+cnn"]  # fmt: skip
+    assert reproduction.main(argv) == 0
+    runs = json.loads(alone.read_text())["runs"]
+    assert [(r["n_groups"], r["transferred_from"]) for r in runs] == [(2, None)]
+    with pytest.raises(SystemExit) as stop:  # two stages need a smaller first set
+        reproduction.main(["train", str(tiny), "--card", str(alone), "--groups", "2"])
+    assert stop.value.code == 2 and "smaller" in capsys.readouterr().err
 
 
 def test_chapter_6_plots(tiny):
