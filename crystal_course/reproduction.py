@@ -611,6 +611,12 @@ STUDY_CARD = "zone_axis_400.json"
 axes, the paper's coloured lines among the inputs (dataset format 3), 450 crystals per
 group (405 train, 45 validate)."""
 
+AXES_CARD = "zone_axis_400_cell.json"
+"""What the beams change, trained: spots + CNN with the study card's recipe on its 8-group
+set, the same crystals viewed along the cell axes [100], [010], [001] (dataset format 3,
+450 crystals per group, ``--zone-axes cell``). Its runs pair with the study card's 8-group
+runs crystal by crystal (:func:`compare_cells` with ``other``)."""
+
 STUDY_PLAN: tuple[tuple[str, str, int], ...] = (
     ("spots", "cnn", 3),
     ("rgb", "msdn", 3),
@@ -627,7 +633,7 @@ def card(name: str = CARD) -> dict:
     Parameters
     ----------
     name : str, default :data:`CARD`
-        :data:`CARD` (the first card) or :data:`STUDY_CARD`.
+        :data:`CARD` (the first card), :data:`STUDY_CARD` or :data:`AXES_CARD`.
 
     Made by :func:`main`; the README's section on the results cards gives the commands.
 
@@ -637,7 +643,7 @@ def card(name: str = CARD) -> dict:
     """
     from crystal_course.dataset import read_card
 
-    return read_card(name, (CARD, STUDY_CARD))
+    return read_card(name, (CARD, STUDY_CARD, AXES_CARD))
 
 
 def plan_progress(card: dict, plan=STUDY_PLAN, groups: tuple[int, ...] = (8, 20)):
@@ -969,7 +975,8 @@ class CellComparison:
 
 def compare_cells(card: dict, a: tuple[str, str], b: tuple[str, str], n_groups: int = 20,
                   variant_a: str = "", variant_b: str = "", split: str = "test_pristine",
-                  min_seeds: int = MIN_SEEDS, seed: int = 0) -> CellComparison:  # fmt: skip
+                  min_seeds: int = MIN_SEEDS, seed: int = 0,
+                  other: dict | None = None) -> CellComparison:  # fmt: skip
     """Compare two cells ``(inputs, model)`` of a card on the same test crystals, over seeds.
 
     Parameters
@@ -986,6 +993,10 @@ def compare_cells(card: dict, a: tuple[str, str], b: tuple[str, str], n_groups: 
         Seeds each cell needs before :attr:`CellComparison.apart` can be true.
     seed : int, default 0
         Seed of the bootstrap.
+    other : dict, optional
+        The card of cell ``b`` (default: ``card``), for one method on two datasets of
+        the same test crystals in the same order (e.g. :data:`AXES_CARD` against the
+        study card); their test labels must agree.
 
     Returns
     -------
@@ -998,8 +1009,9 @@ def compare_cells(card: dict, a: tuple[str, str], b: tuple[str, str], n_groups: 
     from crystal_course.uncertainty import paired_difference, paired_test
 
     rows = {}
+    cards = {"a": card, "b": card if other is None else other}
     for name, (inputs, model), variant in (("a", a, variant_a), ("b", b, variant_b)):
-        runs = sorted((r for r in card["runs"]
+        runs = sorted((r for r in cards[name]["runs"]
                        if (r["n_groups"], r["inputs"], r["model"], r["variant"])
                        == (n_groups, inputs, model, variant)), key=lambda r: r["seed"])  # fmt: skip
         if not runs:

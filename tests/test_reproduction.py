@@ -326,6 +326,21 @@ def test_compare_cells_refuses_different_test_crystals():
         reproduction.compare_cells(card, ("spots", "cnn"), ("grey", "msdn"))
 
 
+def test_compare_cells_across_two_cards_of_the_same_crystals():
+    # one method on two datasets of the same test crystals (e.g. two choices of beams)
+    both = synthetic_card({("spots", "cnn"): (0.9, 3), ("grey", "cnn"): (0.6, 3)})
+    first = {"runs": [r for r in both["runs"] if r["inputs"] == "spots"]}
+    second = {"runs": [dict(r, inputs="spots") for r in both["runs"] if r["inputs"] == "grey"]}
+    across = reproduction.compare_cells(first, ("spots", "cnn"), ("spots", "cnn"), other=second)
+    within = reproduction.compare_cells(both, ("spots", "cnn"), ("grey", "cnn"))
+    assert across == within and across.apart
+    assert reproduction.compare_cells(first, ("spots", "cnn"), ("spots", "cnn")).difference == 0
+    for run in second["runs"]:
+        run["y"] = {"test_pristine": run["y"]["test_pristine"][::-1]}
+    with pytest.raises(ValueError, match="same crystals"):
+        reproduction.compare_cells(first, ("spots", "cnn"), ("spots", "cnn"), other=second)
+
+
 def test_learning_table_and_plan_progress_read_a_card():
     e = np.arange(1, 21)
     card = synthetic_card({("spots", "cnn"): (0.9, 3), ("rgb", "msdn"): (0.6, 1)})
