@@ -9,9 +9,10 @@ CNN picks up easily.
 
 Everything is vectorised: spots are found with ``scipy.ndimage`` (connected
 components and intensity-weighted centroids), pair distances with
-``scipy.spatial.distance.pdist``, and all lines are rasterised at once as the
-distance of every pixel to every segment (anti-aliased, so rotations of the
-input give rotations of the output). The public code used O(N^4) Python loops.
+``scipy.spatial.distance.pdist``, and the lines of many patterns are rasterised
+at once from the distance of each pixel of a line's bounding box to its segment
+(anti-aliased, so rotations of the input give rotations of the output). The
+public code used O(N^4) Python loops.
 
 Introduced in Chapter 6.
 """
