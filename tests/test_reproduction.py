@@ -360,6 +360,14 @@ def test_learning_table_and_plan_progress_read_a_card():
 
 def test_shipped_cards_are_named():
     assert reproduction.card()["dataset"]["zone_axes"] == "cell"
+    axes, study = (
+        reproduction.card(reproduction.AXES_CARD),
+        reproduction.card(reproduction.STUDY_CARD),
+    )
+    assert axes["dataset"]["zone_axes"] == "cell" and study["dataset"]["zone_axes"] == "distinct"
+    # the axes card pairs with the study card's 8-group runs: the same test crystals
+    runs = [r for r in study["runs"] if (r["n_groups"], r["inputs"]) == (8, "spots")]
+    assert all(r["y"] == runs[0]["y"] for r in axes["runs"])
     with pytest.raises(ValueError, match="shipped cards"):
         reproduction.card("elsewhere.json")
 
