@@ -28,9 +28,13 @@ def _pattern(pattern) -> np.ndarray:
     image = np.asarray(pattern, dtype=np.float32)
     if image.ndim != 2 or image.shape[0] != image.shape[1] or image.shape[0] < 4:
         raise ValueError(f"pattern must be a square 2-D image (n, n), got shape {image.shape}")
-    if not np.isfinite(image).all() or image.min() < 0 or image.max() > 255:
-        raise ValueError("pattern must hold finite intensities in [0, 255] (8-bit scale)")
-    return image
+    return _intensities(image, "pattern")
+
+
+def _intensities(images: np.ndarray, what: str) -> np.ndarray:
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 255:
+        raise ValueError(f"{what} must hold finite intensities in [0, 255] (8-bit scale)")
+    return images
 
 
 def find_nodes(pattern: np.ndarray, threshold: float = 50) -> tuple[np.ndarray, np.ndarray]:
@@ -285,9 +289,8 @@ def shape_patterns(
     images = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, *flat.shape[-2:])
     if images.shape[-1] != images.shape[-2] or images.shape[-1] < 4:
         raise ValueError(f"patterns must be square images (n, n, C), got shape {patterns.shape}")
-    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 255:
-        raise ValueError("patterns must hold finite intensities in [0, 255] (8-bit scale)")
-    out = _shape_images(images, threshold, factor, min_separation, width, background, brightness)
+    out = _shape_images(_intensities(images, "patterns"), threshold, factor, min_separation,
+                        width, background, brightness)  # fmt: skip
     return np.moveaxis(out.reshape(flat.shape), 1, -1).reshape(patterns.shape)
 
 
