@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 
 
 def _pattern(pattern) -> np.ndarray:
@@ -59,15 +59,37 @@ def find_nodes(pattern: np.ndarray, threshold: float = 50) -> tuple[np.ndarray, 
     Introduced in Chapter 6. 4-connected components, so a spot is a set of
     pixels that touch along edges.
     """
-    image = _pattern(pattern)
-    mask = image >= threshold
-    labels, count = ndimage.label(mask)
+    return _stack_nodes(_pattern(pattern)[None], threshold)[0]
+
+
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+"""4-connectivity within each image of a stack, none between images."""
+
+
+def _stack_nodes(images: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`find_nodes` of every image of an ``(N, n, n)`` stack, labelled in one pass.
+
+    The components are numbered in scan order, so each image's labels are one
+    contiguous run; the centroids are ``np.bincount`` sums over the same pixels in the
+    same order as :func:`scipy.ndimage.center_of_mass` would take them.
+    """
+    labels, count = ndimage.label(images >= threshold, structure=_IN_PLANE)
     if count == 0:
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-    index = np.arange(1, count + 1)
-    centres = np.array(ndimage.center_of_mass(image, labels, index), dtype=float).reshape(-1, 2)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    return centres, sizes
+        return [(np.zeros((0, 2)), np.zeros(0, dtype=np.int64)) for _ in images]
+    n = images.shape[-1]
+    where = np.flatnonzero(labels)  # the node pixels, in scan order
+    flat = labels.ravel()[where] - 1
+    weights = images.ravel()[where].astype(np.float64)
+    rows, cols = (where // n % n).astype(np.float64), (where % n).astype(np.float64)
+    total = np.bincount(flat, weights, minlength=count)
+    centres = np.column_stack([np.bincount(flat, weights * rows, minlength=count),
+                               np.bincount(flat, weights * cols, minlength=count)])  # fmt: skip
+    centres /= total[:, None]
+    sizes = np.bincount(flat, minlength=count)
+    ends = np.maximum.accumulate(labels.reshape(len(images), -1).max(axis=1))
+    starts = np.concatenate([[0], ends[:-1]])
+    return [(centres[a:b], sizes[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def node_pairs(centres: np.ndarray, factor: float = 1.7, min_separation: float = 2.0) -> np.ndarray:
@@ -102,9 +124,8 @@ def node_pairs(centres: np.ndarray, factor: float = 1.7, min_separation: float =
         raise ValueError(f"factor must be >= 1, got {factor!r}")
     if len(centres) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    distances = squareform(pdist(centres))
     i, j = np.triu_indices(len(centres), k=1)
-    d = distances[i, j]
+    d = pdist(centres)  # condensed: the pairs in the order of (i, j)
     valid = d >= min_separation
     if not valid.any():
         return np.zeros((0, 2), dtype=np.int64)
@@ -241,8 +262,7 @@ def _shape_images(images, threshold, factor, min_separation, width, background, 
     for start in range(0, len(images), block):
         chunk = images[start : start + block]
         segments = []
-        for k, image in enumerate(chunk):
-            centres, sizes = find_nodes(image, threshold)
+        for k, (centres, sizes) in enumerate(_stack_nodes(chunk, threshold)):
             pairs = node_pairs(centres, factor, min_separation)
             if len(pairs):
                 weight = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) / (2.0 * sizes.max())

@@ -67,6 +67,25 @@ def test_nodes_and_the_distance_rule():
     assert len(shaping.node_pairs(centres[:1])) == 0
 
 
+def test_nodes_are_scipys_components_and_centroids():
+    # The nodes of a stack are labelled in one pass; each pattern's must be what
+    # scipy.ndimage gives it alone: 4-connected components and intensity-weighted centroids.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        image = _random_spots(rng).astype(np.float32)  # the precision patterns are read in
+        image[0, :3] = image[1, 3] = 120  # touches the edge; joins only at a corner
+        centres, sizes = shaping.find_nodes(image, threshold=50)
+        labels, count = ndimage.label(image >= 50)
+        index = np.arange(1, count + 1)
+        np.testing.assert_array_equal(centres, ndimage.center_of_mass(image, labels, index))
+        np.testing.assert_array_equal(sizes, ndimage.sum_labels(np.ones_like(image), labels,
+                                                                index))  # fmt: skip
+    blank = shaping.find_nodes(np.zeros((16, 16)))
+    assert blank[0].shape == (0, 2) and blank[1].shape == (0,)
+
+
 def test_shaping_keeps_a_four_fold_axis():
     image = _four_fold()
     shaped = shaping.shape_pattern(image)
@@ -148,6 +167,7 @@ def test_a_batch_is_shaped_as_each_pattern_alone(kwargs):
     rng = np.random.default_rng(7)
     batch = np.stack([np.stack([_random_spots(rng) for _ in range(3)], axis=-1)
                       for _ in range(60)])  # fmt: skip
+    batch[10], batch[20, ..., 1] = 0, 0  # patterns without a node among the others
     shaped = shaping.shape_patterns(batch, **kwargs)
     alone = np.stack([np.stack([shaping.shape_pattern(item[..., k], **kwargs) for k in range(3)],
                                axis=-1) for item in batch])  # fmt: skip
