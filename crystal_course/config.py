@@ -120,7 +120,7 @@ class ZoneAxisSettings:
     mc_passes : int
         Forward passes of Monte Carlo dropout.
     node_sample : int
-        Random crystals per space group in the node-count study.
+        Crystals per space group in the node-count study (the data set's first ones).
     vacancies : tuple of float
         Vacancy fractions of the defective test sets.
     """

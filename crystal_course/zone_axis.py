@@ -525,6 +525,10 @@ class Config:
         The beams (:func:`zone_axes`).
     chunk_size : int
         Structures per stored chunk.
+    train_groups : tuple of int, optional
+        Make training crystals for these of ``space_groups`` only (default: all);
+        the test splits keep every group. Chapter 6's quick mode trains on 8 of its
+        20 groups and tests the crystal systems on all 20.
     """
 
     space_groups: tuple[int, ...]
@@ -540,6 +544,7 @@ class Config:
     factor: float = 1.7
     zone_axes: str = "distinct"
     chunk_size: int = 256
+    train_groups: tuple[int, ...] | None = None
     splits: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -562,6 +567,12 @@ class Config:
             raise ValueError(f"zone_axes must be one of {ZONE_AXIS_CHOICES}, got "
                              f"{self.zone_axes!r}")  # fmt: skip
         check_n_atoms(self.n_atoms)
+        if self.train_groups is not None:
+            train = tuple(int(g) for g in self.train_groups)
+            if len(train) < 2 or len(set(train)) != len(train) or not set(train) <= set(groups):
+                raise ValueError(f"train_groups must be >= 2 distinct groups of space_groups "
+                                 f"{groups}, got {self.train_groups!r}")  # fmt: skip
+            object.__setattr__(self, "train_groups", train)
         object.__setattr__(self, "space_groups", groups)
         object.__setattr__(self, "vacancies", tuple(float(v) for v in self.vacancies))
         object.__setattr__(self, "q_max", float(self.q_max))
@@ -570,11 +581,14 @@ class Config:
 
     def parents(self, split: str) -> list[tuple[int, int]]:
         """``(class, parent index)`` of every crystal of a split."""
+        classes = range(len(self.space_groups))
         if split == "train":
             indices = range(self.n_per_group)
+            if self.train_groups is not None:
+                classes = [c for c in classes if self.space_groups[c] in self.train_groups]
         else:
             indices = range(self.n_per_group, self.n_per_group + self.n_test_per_group)
-        return [(c, i) for c in range(len(self.space_groups)) for i in indices]
+        return [(c, i) for c in classes for i in indices]
 
 
 CRYSTAL_TABLE = "zone_axis_crystals.npz"
@@ -611,6 +625,36 @@ def _crystal(seed: int, group: int, parent: int, max_atoms: int):
         numbers, positions, cell = stored
         return Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
     return draw_crystal(seed, group, parent, max_atoms)
+
+
+def crystal(seed: int, group: int, parent: int, max_atoms: int = 24) -> Atoms:
+    """The random crystal of one parent of a zone-axis dataset (a copy, free to change).
+
+    Read from :data:`CRYSTAL_TABLE` when the table holds it (the parents of the quick
+    dataset, instantly), else drawn by pyxtal (:func:`draw_crystal`, about a tenth of a
+    second); the same crystal either way.
+
+    Parameters
+    ----------
+    seed : int
+        The dataset's seed (:attr:`Config.seed`).
+    group : int
+        Space group number.
+    parent : int
+        Index of the crystal within its group (training parents first, then test).
+    max_atoms : int, default 24
+        Largest conventional cell (:attr:`Config.max_atoms`).
+
+    Returns
+    -------
+    ase.Atoms
+        The crystal as pyxtal drew it (Å, periodic).
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    return _crystal(int(seed), int(group), int(parent), int(max_atoms)).copy()
 
 
 def draw_crystal(seed: int, group: int, parent: int, max_atoms: int = 24) -> Atoms:
@@ -754,25 +798,31 @@ def generate(
 
     params = asdict(config)
     params.pop("splits")
+    if config.train_groups is None:  # every group trains: the manifest of such a data set as
+        params.pop("train_groups")  # it was before the option existed, so it stays valid
     names = [f"{g} ({crystal_system(g)})" for g in config.space_groups]
     return dataset.generate_kind(path, "zone_axis", FORMAT_VERSION, config, params, names,
                                  ("numpy", "ase", "spglib", "pyxtal"), partial(_chunk, config),
                                  n_jobs, progress, client, allow_other_files)  # fmt: skip
 
 
-def default_path(settings, n_groups: int) -> Path:
-    """Where Chapter 6 keeps its dataset: mode, number of groups, seed and format in the
-    folder name, so that datasets of other sizes never meet in one folder.
+def default_path(settings, n_groups: int, n_train_groups: int | None = None) -> Path:
+    """Where Chapter 6 keeps its dataset: mode, number of groups (and of groups with
+    training crystals, :attr:`Config.train_groups`), seed and format in the folder name,
+    so that datasets of other sizes never meet in one folder.
 
     Notes
     -----
     Introduced in Chapter 6.
     """
-    if isinstance(n_groups, bool) or not isinstance(n_groups, Integral) or n_groups < 2:
-        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}")
-    return Path(settings.data_dir) / (
-        f"zone-axis-{settings.mode}-{n_groups}groups-seed{settings.seed}-format{FORMAT_VERSION}"
-    )
+    for name, value in (("n_groups", n_groups), ("n_train_groups", n_train_groups)):
+        if value is None and name == "n_train_groups":
+            continue
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
+            raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
+    train = "" if n_train_groups is None else f"-train{n_train_groups}"
+    return Path(settings.data_dir) / (f"zone-axis-{settings.mode}-{n_groups}groups{train}"
+                                      f"-seed{settings.seed}-format{FORMAT_VERSION}")  # fmt: skip
 
 
 def load_split(path, split: str, space_groups=None, needed=(), per_group: int | None = None

@@ -194,6 +194,30 @@ def test_dataset_round_trip_and_resume(tmp_path):
         zone_axis.Config((221, 229), 2, 1, q_max=0.0)
     with pytest.raises(ValueError, match="zone_axes must be"):
         zone_axis.Config((221, 229), 2, 1, zone_axes="xyz")
+    # made before train_groups existed: the manifest of an all-groups set does not name it
+    assert "train_groups" not in train.manifest["parameters"]
+
+
+def test_training_crystals_for_fewer_groups_leave_the_test_splits_whole(tmp_path):
+    # The same crystals as the all-groups set, minus the other groups' training rows.
+    groups = (221, 225, 229)
+    every = zone_axis.Config(groups, 2, 1, vacancies=(0.1,), n_atoms=120, n_pixels=32)
+    fewer = zone_axis.Config(groups, 2, 1, vacancies=(0.1,), n_atoms=120, n_pixels=32,
+                             train_groups=[229, 221])  # fmt: skip
+    assert fewer.parents("train") == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    assert fewer.parents("test_pristine") == every.parents("test_pristine")
+    a = zone_axis.generate(tmp_path / "every", every, n_jobs=1, progress=False)
+    b = zone_axis.generate(tmp_path / "fewer", fewer, n_jobs=1, progress=False)
+    train_a, train_b = dataset.load(a, "train"), dataset.load(b, "train")
+    keep = np.isin(train_a.meta["space_group"], (221, 229))
+    np.testing.assert_array_equal(train_b.x, train_a.x[keep])
+    np.testing.assert_array_equal(train_b.y, train_a.y[keep])  # labels still index all groups
+    for split in fewer.splits[1:]:
+        np.testing.assert_array_equal(dataset.load(b, split).x, dataset.load(a, split).x)
+    assert dataset.load(b, "train").manifest["parameters"]["train_groups"] == [229, 221]
+    for bad in ((221,), (221, 221), (221, 230)):
+        with pytest.raises(ValueError, match="train_groups must be"):
+            zone_axis.Config(groups, 2, 1, train_groups=bad)
 
 
 def test_dataset_command_line(tmp_path, monkeypatch, capsys):
@@ -226,6 +250,11 @@ def test_zone_axis_settings_per_mode(monkeypatch):
     assert "-8groups-" in zone_axis.default_path(settings, 8).name
     with pytest.raises(ValueError, match="n_groups must be"):
         zone_axis.default_path(settings, 1)
+    # nor one with training crystals for fewer groups
+    fewer = zone_axis.default_path(settings, 20, 8)
+    assert "-20groups-train8-" in fewer.name and fewer != zone_axis.default_path(settings, 20)
+    with pytest.raises(ValueError, match="n_train_groups must be"):
+        zone_axis.default_path(settings, 20, 1)
 
 
 def test_nearest_other_is_never_the_image_itself():
@@ -285,11 +314,16 @@ def test_the_shipped_crystal_table_holds_pyxtals_own_draws():
     keys = sorted(table)
     assert len(keys) == 20 * 40  # Chapter 6's quick dataset: 20 groups, 32 + 8 parents
     for key in (keys[0], keys[len(keys) // 2], keys[-1]):
-        stored, drawn = zone_axis._crystal(*key), zone_axis.draw_crystal(*key)
+        stored, drawn = zone_axis.crystal(*key), zone_axis.draw_crystal(*key)
         assert stored.get_chemical_formula() == drawn.get_chemical_formula()
         np.testing.assert_array_equal(stored.positions, drawn.positions)
         np.testing.assert_array_equal(np.array(stored.cell), np.array(drawn.cell))
         assert stored.pbc.all()
+    # each call is a copy: changing one leaves the dataset's crystal as it was
+    changed = zone_axis.crystal(*keys[0])
+    changed.positions += 1.0
+    np.testing.assert_array_equal(zone_axis.crystal(*keys[0]).positions,
+                                  zone_axis.draw_crystal(*keys[0]).positions)  # fmt: skip
 
 
 def test_a_crystal_table_round_trips(tmp_path):
