@@ -412,6 +412,51 @@ def auroc(scores_in, scores_out, seed: int = 0, confidence: float = 0.95):
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def spread_verdict(spread_right, spread_wrong, seed: int = 0) -> tuple[str, tuple]:
+    """Does a wider Monte Carlo spread single out the mistakes? A sentence and its AUROC.
+
+    The score of a crystal is its spread (e.g. the largest standard deviation of its
+    class probabilities over the dropout passes). :func:`auroc` of the misclassified
+    against the correctly classified crystals, with its 95 % bootstrap interval, decides:
+    "wider" only when the whole interval is above 0.5, "narrower" only when it is below,
+    otherwise the spread does not tell them apart on this test set.
+
+    Parameters
+    ----------
+    spread_right, spread_wrong : array_like
+        Spreads of the correctly and wrongly classified crystals.
+    seed : int, default 0
+        Seeds the bootstrap.
+
+    Returns
+    -------
+    sentence : str
+    auc : tuple of float or None
+        ``(auc, low, high)``; ``None`` with fewer than two crystals on a side.
+
+    Notes
+    -----
+    Introduced in Chapter 6.
+    """
+    import numpy as np
+
+    right, wrong = np.ravel(spread_right), np.ravel(spread_wrong)
+    if min(len(right), len(wrong)) < 2:
+        return ("With fewer than two crystals on one side (right or wrong), this run cannot "
+                "say whether the spread singles out the mistakes."), None  # fmt: skip
+    auc = auroc(right, wrong, seed=seed)
+    share = f"(AUROC {auc[0]:.2f}, 95 % interval [{auc[1]:.2f}, {auc[2]:.2f}])"
+    if auc[1] > 0.5:
+        return (f"Here the mistakes carry wider bars {share}, so a wide bar is a reason to "
+                "check a crystal by other means."), auc  # fmt: skip
+    if auc[2] < 0.5:
+        return (f"Here the mistakes carry narrower bars {share}: the network is surest "
+                "where it is wrong, so a narrow bar is no guarantee."), auc  # fmt: skip
+    return (f"Here the spread does not tell the mistakes from the right answers {share}: a "
+            "small, briefly trained network is not calibrated, so a narrow bar is no "
+            "guarantee of a right answer."), auc  # fmt: skip
+
+
 @dataclass(frozen=True)
 class UnknownRule:
     """Call an answer "unknown" when its score exceeds a threshold chosen on validation data.

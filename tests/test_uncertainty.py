@@ -134,6 +134,23 @@ def test_auroc_and_its_interval():
         uncertainty.auroc([1.0], [2.0, 3.0])
 
 
+def test_the_spread_verdict_follows_the_auroc_interval():
+    # Mistakes with clearly wider spreads, clearly narrower ones, the same spreads, and
+    # too few mistakes to say: four different sentences, each only when its test agrees.
+    rng = np.random.default_rng(2)
+    right = rng.normal(0.05, 0.01, 60)
+    wider, auc = uncertainty.spread_verdict(right, rng.normal(0.09, 0.01, 20))
+    assert "wider" in wider and auc[1] > 0.5
+    narrower, auc = uncertainty.spread_verdict(right, rng.normal(0.01, 0.01, 20))
+    assert "narrower" in narrower and auc[2] < 0.5
+    same, auc = uncertainty.spread_verdict(right, rng.normal(0.05, 0.01, 20))
+    assert "does not tell" in same and auc[1] < 0.5 < auc[2]
+    assert f"{auc[0]:.2f}" in same  # the sentence carries its number
+    few, auc = uncertainty.spread_verdict(right, [0.2])
+    assert "cannot say" in few and auc is None
+    assert len({wider, narrower, same, few}) == 4
+
+
 def test_unknown_rule_is_chosen_on_validation_and_scored_on_test():
     rng = np.random.default_rng(1)
     rule = uncertainty.unknown_rule(rng.normal(0, 1, 1000), false_unknown=0.1)
