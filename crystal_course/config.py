@@ -145,7 +145,7 @@ class ZoneAxisSettings:
 # at 128x128 (a GPU job).
 _ZONE_AXIS_SIZES: dict[str, dict] = {
     "quick": {"sets": (8,), "dataset_groups": 20, "n_per_group": 32, "n_test_per_group": 8,
-              "n_pixels": 64, "epochs": 8, "batch_size": 16, "mc_passes": 20, "node_sample": 1,
+              "n_pixels": 64, "epochs": 8, "batch_size": 16, "mc_passes": 10, "node_sample": 1,
               "vacancies": (0.2,)},
     "full": {"sets": (8, 20, 49, 72), "dataset_groups": 72, "n_per_group": 150,
              "n_test_per_group": 30, "n_pixels": 128, "epochs": 30, "batch_size": 32,
