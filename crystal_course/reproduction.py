@@ -894,6 +894,50 @@ def fit_state(history: dict, fraction: float = 0.5) -> str:
     return "converged"
 
 
+def slower_rate_sentence(card: dict, model: str = "msdn") -> tuple[str, bool]:
+    """Do a card's curves at its own learning rate call for the paper's slower, longer run?
+
+    The rule of Chapter 7: the paper's 10⁻⁵ matters only where a run of ``model`` at the
+    card's rate (the default recipe) was **still improving** when it stopped
+    (:func:`fit_state`): there, training held the run back. Runs that converged or
+    overfitted reached what this rate and data give, so the slower run is not made.
+
+    Parameters
+    ----------
+    card : dict
+        A results card (:func:`card`).
+    model : str, default "msdn"
+        The network whose runs decide (the paper's 10⁻⁵ is the MSDN's).
+
+    Returns
+    -------
+    sentence : str
+    run_it : bool
+        Whether the slower run is called for.
+
+    Notes
+    -----
+    Introduced in Chapter 7.
+    """
+    states = [fit_state(r["history"]) for r in card["runs"]
+              if r["model"] == model and r["variant"] == ""]  # fmt: skip
+    if not states:
+        return (f"The card has no {MODELS[model]} run at its own rate yet, so its curves "
+                "cannot say whether the slower rate matters."), False  # fmt: skip
+    counts = {state: states.count(state) for state in FIT_STATES}
+    tally = (
+        f"{counts['converged']} converged, {counts['overfitted']} overfitted, "
+        f"{counts['still improving']} still improving"
+    )
+    if counts["still improving"]:
+        return (f"Of the card's {len(states)} {MODELS[model]} runs at its own rate, {tally}: "
+                "training held some back, so the paper's slower, longer run is called for."
+                ), True  # fmt: skip
+    return (f"None of the card's {len(states)} {MODELS[model]} runs at its own rate was still "
+            f"improving when it stopped ({tally}), so by this rule the curves do not call "
+            "for the paper's slower, longer run, and it is not made."), False  # fmt: skip
+
+
 def generalisation_gap(history: dict) -> float:
     """Training minus validation accuracy at the last epoch (fraction).
 

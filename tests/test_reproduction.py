@@ -358,6 +358,26 @@ def test_learning_table_and_plan_progress_read_a_card():
     assert progress.loc[("grey", "msdn"), "8 groups"] == 0
 
 
+def test_the_slower_rate_is_called_for_only_by_a_run_still_improving():
+    e = np.arange(1, 21)
+    wobble = np.random.default_rng(1).normal(0, 0.01, 20)
+    card = synthetic_card({("spots", "cnn"): (0.9, 1), ("rgb", "msdn"): (0.6, 2)})
+    settled = [synthetic_history(1 + 0.05 * e, 0.5 + wobble),  # overfitted
+               synthetic_history(0.4 + wobble, 0.9 + wobble)]  # converged  # fmt: skip
+    improving = synthetic_history(2 - 0.05 * e, 0.3 + 0.02 * e)
+    card["runs"][0]["history"] = improving  # the CNN's runs do not decide for the MSDN
+    card["runs"][1]["history"], card["runs"][2]["history"] = settled
+    sentence, run_it = reproduction.slower_rate_sentence(card)
+    assert not run_it and "1 converged, 1 overfitted, 0 still improving" in sentence
+    assert "not made" in sentence
+    card["runs"][2]["history"] = improving
+    sentence, run_it = reproduction.slower_rate_sentence(card)
+    assert run_it and "1 still improving" in sentence and "called for" in sentence
+    card["runs"][2]["variant"] = card["runs"][1]["variant"] = "lr 1e-05"  # not at its own rate
+    sentence, run_it = reproduction.slower_rate_sentence(card)
+    assert not run_it and "no MSDN run" in sentence
+
+
 def test_shipped_cards_are_named():
     assert reproduction.card()["dataset"]["zone_axes"] == "cell"
     axes, study = (
