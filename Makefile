@@ -125,12 +125,13 @@ chapters: $(STAMP)
 	$(PY) -m crystal_course.notebooks full book $(CHAPTERS)
 
 # Unit tests and nbval over every chapter with its solutions, in one pytest run. The
-# grading of whole assignments, the Dask cluster and the two-device training run on the
-# Colab stack (make test-colab), which keeps the two lanes of make test about even.
+# grading of whole assignments, the Dask cluster, the two-device training and Chapter 8's
+# invariant descriptors run on the Colab stack (make test-colab; the descriptors also on
+# the lowest), which keeps the two lanes of make test about even.
 unit: $(STAMP) chapters
 	CRYSTAL_COURSE_DATA=$(TEST_DATA)/pinned $(PY) -m pytest tests $(CHAPTERS) \
 		--ignore=tests/grading --ignore=tests/test_cluster.py --ignore=tests/test_distribute.py \
-		--nbval-lax -p no:cacheprovider --durations=15
+		--ignore=tests/test_invariant.py --nbval-lax -p no:cacheprovider --durations=15
 
 # The whole book with execution off and -W: broken markup, references, toc entries and
 # exercise labels fail here without executing the chapters a second time.
@@ -213,7 +214,8 @@ test-colab: $(COLAB_STAMP)
 		keras.__version__, 'tensorflow', tf.__version__, 'numpy', np.__version__)"
 	CRYSTAL_COURSE_STACK=colab CRYSTAL_COURSE_DATA=$(TEST_DATA)/colab $(COLAB_VENV)/bin/pytest \
 		tests/test_environment.py tests/test_shipped_model.py tests/test_cluster.py \
-		tests/test_distribute.py tests/grading -p no:cacheprovider --durations=20
+		tests/test_distribute.py tests/test_invariant.py tests/grading -p no:cacheprovider \
+		--durations=20
 
 notebooks: $(STAMP)
 	$(PY) -m crystal_course.assignments sync _config.yml book
