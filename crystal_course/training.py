@@ -140,10 +140,29 @@ def _fit_resumable(net, resume_dir, extra, data, callbacks, **kwargs):
     ``resume_dir`` is given (the history then covers every restart), then ``extra``."""
     if resume_dir is not None:
         callbacks = callbacks + _resume_callbacks(resume_dir)
+    _build_training_state(net, data)
     history = net.fit(data, callbacks=callbacks + list(extra), **kwargs)
     if resume_dir is not None:
         history.history = resumed_history(resume_dir)
     return history
+
+
+def _build_training_state(net, data) -> None:
+    """Create the optimizer's slots and the loss trackers of a compiled ``net`` eagerly.
+
+    Without a distribution strategy Keras creates them inside the first traced training
+    step, and TensorFlow then traces that step a second time (for the multi-stream
+    DenseNet, seconds). The trackers are fed labels shaped like ``data``'s (zeros, as
+    labels and as predictions), so nothing is drawn from the data or any random state:
+    the training that follows is the same to the bit. ``fit`` resets the trackers.
+    """
+    import tensorflow as tf
+
+    if not net.optimizer.built:
+        net.optimizer.build(net.trainable_variables)
+    labels = tf.nest.map_structure(lambda s: tf.zeros([1, *s.shape[1:]], s.dtype),
+                                   data.element_spec[1])  # fmt: skip
+    net.compute_loss(y=labels, y_pred=labels)
 
 
 def _check_converged(history) -> None:
@@ -426,8 +445,10 @@ class _VoteAccuracy(keras.callbacks.Callback):
         if streams:
             logs["accuracy"] = float(np.mean(streams))
         if self.validation is not None:
-            logits = self.model.predict(self.validation, batch_size=256, verbose=0)
-            logs["val_accuracy"] = float(np.mean(sum(logits).argmax(axis=1) == self.y_val))
+            from crystal_course.models import msdn_probabilities
+
+            probabilities = msdn_probabilities(self.model, self.validation)
+            logs["val_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == self.y_val))
 
 
 def train_msdn(

@@ -338,6 +338,38 @@ def test_an_interrupted_msdn_fit_resumes_after_its_last_epoch(tmp_path):
     assert training.resumed_history(tmp_path / "nothing") == {}
 
 
+def test_building_the_training_state_first_saves_a_trace_and_changes_no_bit():
+    """The optimizer's slots and loss trackers made before ``fit``: the MSDN's training
+    step is traced once instead of twice, and its training is the same to the bit."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    inputs = models.msdn_inputs(rng.integers(0, 256, (12, 32, 32, 3)).astype(np.uint8))
+    one_hot = np.eye(4, dtype=np.float32)[np.arange(12) % 4]
+    runs = []
+    for build_first in (False, True):
+        keras.utils.set_random_seed(0)
+        model = models.msdn((32, 32, 1), 4, blocks=(1,), growth=4, stem_filters=4, seed=0)
+        traces = []
+        step = model.train_step
+        model.train_step = lambda data, step=step, traces=traces: traces.append(1) or step(data)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-7),
+            loss=[keras.losses.CategoricalCrossentropy(from_logits=True)] * 3,
+        )
+        data = tf.data.Dataset.from_tensor_slices((tuple(inputs), (one_hot,) * 3))
+        data = data.shuffle(12, seed=0).batch(4)
+        if build_first:
+            training._build_training_state(model, data)
+        history = model.fit(data, epochs=2, verbose=0)
+        runs.append((len(traces), history.history, model.get_weights()))
+    (traces_plain, history_plain, plain), (traces_built, history_built, built) = runs
+    assert (traces_plain, traces_built) == (2, 1)
+    assert history_built == history_plain  # the trackers were reset before the first epoch
+    for a, b in zip(plain, built, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_mc_dropout_samples_are_the_passes_the_summary_reads():
     from crystal_course import uncertainty
 
