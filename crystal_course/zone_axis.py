@@ -806,6 +806,11 @@ def generate(
                                  n_jobs, progress, client, allow_other_files)  # fmt: skip
 
 
+def _is_group_count(value) -> bool:
+    """An integer (not a bool) of at least 2: a number of space groups to tell apart."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 2
+
+
 def default_path(settings, n_groups: int, n_train_groups: int | None = None) -> Path:
     """Where Chapter 6 keeps its dataset: mode, number of groups (and of groups with
     training crystals, :attr:`Config.train_groups`), seed and format in the folder name,
@@ -815,11 +820,10 @@ def default_path(settings, n_groups: int, n_train_groups: int | None = None) -> 
     -----
     Introduced in Chapter 6.
     """
-    for name, value in (("n_groups", n_groups), ("n_train_groups", n_train_groups)):
-        if value is None and name == "n_train_groups":
-            continue
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 2:
-            raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
+    if not _is_group_count(n_groups):
+        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}")
+    if n_train_groups is not None and not _is_group_count(n_train_groups):
+        raise ValueError(f"n_train_groups must be an integer >= 2 or None, got {n_train_groups!r}")
     train = "" if n_train_groups is None else f"-train{n_train_groups}"
     return Path(settings.data_dir) / (f"zone-axis-{settings.mode}-{n_groups}groups{train}"
                                       f"-seed{settings.seed}-format{FORMAT_VERSION}")  # fmt: skip

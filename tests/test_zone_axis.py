@@ -58,9 +58,10 @@ def test_distinct_zone_axes_are_not_related_by_symmetry(system):
     crystal = structures.random_crystal(SYSTEM_GROUPS[system], 3)
     cell = structures.standard_conventional_cell(crystal)
     assert structures.crystal_system(structures.space_group(cell)) == system
-    rotations = spglib.get_symmetry(
-        (cell.cell[:], cell.get_scaled_positions(), cell.numbers), symprec=1e-3
-    )["rotations"]
+    dataset = structures._spglib(
+        spglib.get_symmetry_dataset, structures.spglib_cell(cell), symprec=1e-3
+    )
+    rotations = dataset.rotations
 
     def related(u, v):
         return any(np.array_equal(r @ u, v) or np.array_equal(r @ u, -np.asarray(v))
@@ -253,8 +254,11 @@ def test_zone_axis_settings_per_mode(monkeypatch):
     # nor one with training crystals for fewer groups
     fewer = zone_axis.default_path(settings, 20, 8)
     assert "-20groups-train8-" in fewer.name and fewer != zone_axis.default_path(settings, 20)
-    with pytest.raises(ValueError, match="n_train_groups must be"):
-        zone_axis.default_path(settings, 20, 1)
+    for bad in (1, True, 8.0):  # a bool is not a count of groups
+        with pytest.raises(ValueError, match="n_train_groups must be"):
+            zone_axis.default_path(settings, 20, bad)
+        with pytest.raises(ValueError, match="n_groups must be"):
+            zone_axis.default_path(settings, bad)
 
 
 def test_nearest_other_is_never_the_image_itself():
